@@ -1,0 +1,87 @@
+//! The edge between the harness core and the nodes it tests. The core sees only this
+//! trait: a clock, a way to hand a node a line, and a stream of events. Spawned
+//! processes on wall-clock time are one implementation ([`crate::process`]); an
+//! in-process simulator on virtual time can be another without touching the core.
+
+use crate::wire::{Envelope, LineError};
+
+/// Nanoseconds since the backend started.
+pub type Nanos = u64;
+
+/// Index of a server node (0 for `n0` or the first listed node).
+pub type NodeIndex = usize;
+
+/// Something that happened at the edge.
+#[derive(Debug)]
+pub enum BackendEvent {
+    /// A node wrote a well-formed envelope.
+    Output {
+        /// Which node wrote it.
+        node: NodeIndex,
+        /// What it wrote.
+        envelope: Envelope,
+    },
+    /// A node wrote a line that is not a valid envelope.
+    BadLine {
+        /// Which node wrote it.
+        node: NodeIndex,
+        /// The line (cut to a readable length).
+        line: String,
+        /// Why it was rejected.
+        reason: LineError,
+    },
+    /// A node's stdout reached end of file.
+    StdoutClosed {
+        /// Which node.
+        node: NodeIndex,
+    },
+    /// A node's process ended.
+    Exited {
+        /// Which node.
+        node: NodeIndex,
+        /// Its exit status, in words.
+        status: String,
+    },
+    /// The user asked the harness to stop (SIGINT or SIGTERM).
+    Interrupted {
+        /// The signal's name.
+        signal: &'static str,
+    },
+}
+
+/// Why a line could not be handed to a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The node is not reading its stdin and its inbox is full.
+    InboxFull {
+        /// How many lines are waiting.
+        queued: usize,
+    },
+}
+
+/// What the harness knows about a node when reporting a problem with it.
+#[derive(Debug, Clone, Default)]
+pub struct NodeDiagnostics {
+    /// The last lines the node wrote to stderr.
+    pub stderr_tail: Vec<String>,
+    /// Where its full stderr log is.
+    pub log_path: Option<std::path::PathBuf>,
+}
+
+/// The nodes under test, seen from the core.
+pub trait Backend {
+    /// The current time.
+    fn now(&self) -> Nanos;
+
+    /// Hand `line` (one JSON document and a newline) to a node's stdin.
+    fn deliver(&mut self, node: NodeIndex, line: Vec<u8>) -> Result<(), DeliveryError>;
+
+    /// Wait for the next event, but not past `until`; `None` when `until` came first.
+    fn wait(&mut self, until: Nanos) -> Option<BackendEvent>;
+
+    /// What to tell the user about a node that misbehaved.
+    fn diagnostics(&self, node: NodeIndex) -> NodeDiagnostics;
+
+    /// Stop every node and everything it started; idempotent.
+    fn stop_all(&mut self);
+}

@@ -1,0 +1,295 @@
+//! The command line: Maelstrom's `test` flags (same names and defaults) plus straum's
+//! own, validated into a [`TestConfig`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use straum_workloads::checkers::Availability;
+
+use crate::config::TestConfig;
+use crate::net::{Latency, LatencyDist};
+
+/// straum: a Maelstrom-compatible distributed-systems test harness.
+#[derive(Debug, Parser)]
+#[command(name = "straum", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// straum's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a workload against a node binary and check the history.
+    Test(TestArgs),
+}
+
+/// Flags of `straum test` (Maelstrom's names and defaults).
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Workload to run.
+    #[arg(short = 'w', long, default_value = "lin-kv")]
+    pub workload: String,
+    /// The node program to test.
+    #[arg(long, value_name = "FILE")]
+    pub bin: Option<PathBuf>,
+    /// Run NUM nodes named n0…n(NUM-1) (default: n1…n5).
+    #[arg(long, value_name = "NUM")]
+    pub node_count: Option<usize>,
+    /// A node name (repeatable); replaced by --node-count.
+    #[arg(short = 'n', long = "node", value_name = "NAME")]
+    pub node: Vec<String>,
+    /// Comma-separated node names; replaced by --node-count.
+    #[arg(long, value_name = "LIST")]
+    pub nodes: Option<String>,
+    /// Seconds of client operations in the main phase.
+    #[arg(long, default_value = "60", value_name = "SECONDS")]
+    pub time_limit: f64,
+    /// Target operations per second across all clients (0 = none).
+    #[arg(long, default_value = "5")]
+    pub rate: f64,
+    /// Client workers: K, or Kn for K per node.
+    #[arg(long, default_value = "1n", value_name = "NUMBER")]
+    pub concurrency: String,
+    /// Mean node↔node latency in milliseconds.
+    #[arg(long, default_value = "0", value_name = "MILLIS")]
+    pub latency: u64,
+    /// Latency distribution: constant, uniform or exponential.
+    #[arg(long, default_value = "constant", value_name = "TYPE")]
+    pub latency_dist: String,
+    /// Faults to inject, comma-separated.
+    #[arg(long, value_name = "FAULTS")]
+    pub nemesis: Option<String>,
+    /// Mean seconds between nemesis operations.
+    #[arg(long, default_value = "10", value_name = "SECONDS")]
+    pub nemesis_interval: f64,
+    /// Broadcast topology.
+    #[arg(long, default_value = "grid", value_name = "SPEC")]
+    pub topology: String,
+    /// Required availability: `total` or a fraction in [0, 1].
+    #[arg(long, value_name = "EXPECTED")]
+    pub availability: Option<String>,
+    /// Consistency models for transactional workloads.
+    #[arg(long, value_name = "MODELS")]
+    pub consistency_models: Option<String>,
+    /// Active keys for keyed generators.
+    #[arg(long, value_name = "INT")]
+    pub key_count: Option<usize>,
+    /// Maximum micro-operations per transaction.
+    #[arg(long, default_value = "4", value_name = "INT")]
+    pub max_txn_length: usize,
+    /// Writes per key before the key is retired.
+    #[arg(long, default_value = "16", value_name = "INT")]
+    pub max_writes_per_key: usize,
+    /// Echo node stderr to the console (always written to node-logs/).
+    #[arg(long)]
+    pub log_stderr: bool,
+    /// Log every message sent.
+    #[arg(long)]
+    pub log_net_send: bool,
+    /// Log every message delivered.
+    #[arg(long)]
+    pub log_net_recv: bool,
+    /// Seed for every random choice (random if absent; always printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Directory holding test runs.
+    #[arg(long, default_value = "store", value_name = "DIR")]
+    pub store: PathBuf,
+    /// Milliseconds a client waits for a reply.
+    #[arg(long, default_value = "5000", value_name = "MILLIS")]
+    pub rpc_timeout: u64,
+    /// Seconds to wait after healing before final reads (workloads with a final phase).
+    #[arg(long, default_value = "10", value_name = "SECONDS")]
+    pub recovery_time: f64,
+    /// Longest accepted node output line, in bytes.
+    #[arg(long, default_value = "16777216", value_name = "BYTES")]
+    pub max_line_bytes: usize,
+    /// Arguments passed to every node (put them after `--`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "NODE_ARGS"
+    )]
+    pub node_args: Vec<String>,
+}
+
+impl TestArgs {
+    /// Validate into a run configuration; every problem found is listed.
+    pub fn into_config(self, command_line: Vec<String>) -> Result<TestConfig, Vec<String>> {
+        let mut errors = Vec::new();
+        let bin = match &self.bin {
+            Some(bin) => bin.clone(),
+            None => {
+                errors.push("Expected a --bin PATH_TO_BINARY to test".to_string());
+                PathBuf::new()
+            }
+        };
+        let node_ids = node_ids(&self, &mut errors);
+        let concurrency =
+            parse_concurrency(&self.concurrency, node_ids.len()).unwrap_or_else(|e| {
+                errors.push(e);
+                1
+            });
+        if !(self.time_limit > 0.0 && self.time_limit.is_finite()) {
+            errors.push(format!(
+                "--time-limit must be a positive number of seconds, got {}",
+                self.time_limit
+            ));
+        }
+        if !(self.rate >= 0.0 && self.rate.is_finite()) {
+            errors.push(format!(
+                "--rate must be zero or positive, got {}",
+                self.rate
+            ));
+        }
+        if !(self.recovery_time >= 0.0 && self.recovery_time.is_finite()) {
+            errors.push(format!(
+                "--recovery-time must be zero or positive, got {}",
+                self.recovery_time
+            ));
+        }
+        if self.rpc_timeout == 0 {
+            errors.push("--rpc-timeout must be positive".into());
+        }
+        let dist = LatencyDist::parse(&self.latency_dist).unwrap_or_else(|e| {
+            errors.push(e);
+            LatencyDist::Constant
+        });
+        let availability = match &self.availability {
+            None => Availability::Any,
+            Some(text) => Availability::parse(text).unwrap_or_else(|e| {
+                errors.push(e);
+                Availability::Any
+            }),
+        };
+        if let Some(nemesis) = &self.nemesis {
+            let faults: Vec<&str> = nemesis.split(',').map(str::trim).collect();
+            if faults.iter().any(|f| !f.is_empty()) {
+                errors.push(format!(
+                    "--nemesis {nemesis}: fault injection is not implemented in straum yet"
+                ));
+            }
+        }
+        if let Err(e) = straum_workloads::build(&self.workload, &Default::default()) {
+            errors.push(e);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(TestConfig {
+            workload: self.workload,
+            bin,
+            node_args: self.node_args,
+            node_ids,
+            concurrency,
+            time_limit_secs: self.time_limit,
+            rate: self.rate,
+            latency: Latency {
+                mean_ms: self.latency,
+                dist,
+            },
+            availability,
+            seed: self.seed,
+            store: self.store,
+            rpc_timeout_ms: self.rpc_timeout,
+            recovery_time_secs: self.recovery_time,
+            max_line_bytes: self.max_line_bytes,
+            log_stderr: self.log_stderr,
+            key_count: self.key_count,
+            max_writes_per_key: self.max_writes_per_key,
+            command_line,
+        })
+    }
+}
+
+fn node_ids(args: &TestArgs, errors: &mut Vec<String>) -> Vec<String> {
+    if let Some(count) = args.node_count {
+        if count == 0 {
+            errors.push("--node-count must be at least 1".into());
+            return vec!["n0".into()];
+        }
+        return (0..count).map(|i| format!("n{i}")).collect();
+    }
+    if let Some(list) = &args.nodes {
+        return list.split(',').map(|s| s.trim().to_string()).collect();
+    }
+    if !args.node.is_empty() {
+        return args.node.clone();
+    }
+    (1..=5).map(|i| format!("n{i}")).collect()
+}
+
+/// Parse `--concurrency`: `K` or `Kn` (K per node).
+pub fn parse_concurrency(text: &str, node_count: usize) -> Result<usize, String> {
+    let (digits, per_node) = match text.strip_suffix('n') {
+        Some(digits) => (digits, true),
+        None => (text, false),
+    };
+    let k: usize = digits
+        .parse()
+        .ok()
+        .filter(|k| *k > 0)
+        .ok_or_else(|| format!("--concurrency expects K or Kn with K ≥ 1, got {text:?}"))?;
+    Ok(if per_node { k * node_count } else { k })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<TestConfig, Vec<String>> {
+        let mut argv = vec!["straum", "test"];
+        argv.extend_from_slice(args);
+        let Command::Test(test) = Cli::try_parse_from(&argv).unwrap().command;
+        test.into_config(vec![])
+    }
+
+    #[test]
+    fn defaults_follow_maelstrom() {
+        let config = parse(&["-w", "echo", "--bin", "/bin/cat"]).unwrap();
+        assert_eq!(config.node_ids, vec!["n1", "n2", "n3", "n4", "n5"]);
+        assert_eq!(config.concurrency, 5);
+        assert_eq!(config.rate, 5.0);
+        assert_eq!(config.time_limit_secs, 60.0);
+        let config = parse(&[
+            "-w",
+            "echo",
+            "--bin",
+            "x",
+            "--node-count",
+            "3",
+            "--concurrency",
+            "2n",
+        ])
+        .unwrap();
+        assert_eq!(config.node_ids, vec!["n0", "n1", "n2"]);
+        assert_eq!(config.concurrency, 6);
+    }
+
+    #[test]
+    fn node_arguments_follow_the_double_dash() {
+        let config = parse(&["-w", "echo", "--bin", "x", "--", "--verbose", "-x"]).unwrap();
+        assert_eq!(config.node_args, vec!["--verbose", "-x"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let errors =
+            parse(&["-w", "nope", "--concurrency", "0", "--availability", "2"]).unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].contains("--bin"));
+        assert!(errors.iter().any(|e| e.contains("unknown workload")));
+        let errors = parse(&["-w", "broadcast", "--bin", "x"]).unwrap_err();
+        assert!(errors[0].contains("not implemented"));
+    }
+
+    #[test]
+    fn concurrency_forms() {
+        assert_eq!(parse_concurrency("3", 5), Ok(3));
+        assert_eq!(parse_concurrency("2n", 5), Ok(10));
+        assert!(parse_concurrency("n", 5).is_err());
+        assert!(parse_concurrency("-1", 5).is_err());
+    }
+}

@@ -1,0 +1,654 @@
+//! The harness core: an event loop over an explicit clock and an abstract [`Backend`].
+//!
+//! It initialises the nodes, drives client workers through the workload, routes every
+//! message through the [`Network`], enforces RPC timeouts and records the history. It
+//! never sleeps, spawns or reads a wall clock itself: time is whatever the backend says,
+//! so the same core runs against real processes or an in-process simulator.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use straum_workloads::{Completion, Invocation, Op, OpType, Process, Workload};
+
+use crate::backend::{Backend, BackendEvent, DeliveryError, Nanos, NodeIndex};
+use crate::net::{Addr, AddressBook, Latency, NetStats, Network, Packet};
+use crate::recorder::{HistoryRecorder, OpRecord};
+use crate::seed::Stream;
+use crate::wire::encode_delivery;
+
+const MS: Nanos = 1_000_000;
+const SECOND: Nanos = 1_000_000_000;
+/// How long a node may keep running after closing its stdout before that is reported.
+const STDOUT_CLOSED_GRACE: Nanos = 200 * MS;
+
+/// Timing and sizing of a run, as the core needs them.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Server node ids, in order.
+    pub node_ids: Vec<String>,
+    /// Number of client workers.
+    pub concurrency: usize,
+    /// Target operations per second across all workers (0 = none).
+    pub rate: f64,
+    /// Length of the main phase.
+    pub time_limit: Nanos,
+    /// How long a client waits for a reply.
+    pub rpc_timeout: Nanos,
+    /// How long every node has to answer `init`.
+    pub init_timeout: Nanos,
+    /// Quiet time between healing and the final reads (workloads with a final phase).
+    pub recovery_time: Nanos,
+    /// Node↔node latency.
+    pub latency: Latency,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+/// Why a run stopped before its end.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    /// A node misbehaved or the harness could not continue.
+    Failed(Failure),
+    /// The user interrupted the run.
+    Interrupted(&'static str),
+}
+
+/// A problem that ends the run, naming the node and the cause.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The node at fault, if one is.
+    pub node: Option<NodeIndex>,
+    /// What happened, as a sentence.
+    pub cause: String,
+    /// The offending output line, if there was one.
+    pub line: Option<String>,
+}
+
+impl Failure {
+    fn of(node: NodeIndex, cause: String) -> Stop {
+        Stop::Failed(Failure {
+            node: Some(node),
+            cause,
+            line: None,
+        })
+    }
+}
+
+/// What a run produced.
+pub struct EngineOutcome {
+    /// Network statistics.
+    pub net: NetStats,
+    /// Set when the run ended early.
+    pub stopped: Option<Stop>,
+}
+
+/// Who a client id belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientOwner {
+    /// The client that initialised a node.
+    Init(NodeIndex),
+    /// A node's setup client (idle unless the workload sets nodes up).
+    Setup,
+    /// A worker's current client.
+    Worker(usize),
+    /// A client a worker gave up after an indeterminate op; replies to it are late.
+    Retired,
+}
+
+struct Pending {
+    msg_id: u64,
+    invocation: Invocation,
+}
+
+struct Worker {
+    process: u64,
+    node: NodeIndex,
+    client: Option<Addr>,
+    next_msg_id: u64,
+    pending: Option<Pending>,
+    final_done: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Init,
+    Main { end: Nanos },
+    Recovery { end: Nanos },
+    Final,
+}
+
+/// The event loop of one run.
+pub struct Engine<'a, B: Backend> {
+    backend: &'a mut B,
+    settings: EngineSettings,
+    workload: &'a mut dyn Workload,
+    history: &'a mut HistoryRecorder,
+    book: AddressBook,
+    net: Network,
+    owners: Vec<ClientOwner>,
+    workers: Vec<Worker>,
+    timeouts: BinaryHeap<Reverse<(Nanos, usize, u64)>>,
+    op_rng: ChaCha8Rng,
+    schedule_rng: ChaCha8Rng,
+    phase: Phase,
+    phase_start: Nanos,
+    next_op_at: Option<Nanos>,
+    next_worker: usize,
+    awaiting_init: Vec<bool>,
+    init_deadline: Nanos,
+    closed_stdout: Vec<(Nanos, NodeIndex)>,
+    line: Vec<u8>,
+}
+
+impl<'a, B: Backend> Engine<'a, B> {
+    /// A core over `backend` for one run of `workload`.
+    pub fn new(
+        backend: &'a mut B,
+        settings: EngineSettings,
+        workload: &'a mut dyn Workload,
+        history: &'a mut HistoryRecorder,
+    ) -> Engine<'a, B> {
+        let book = AddressBook::new(&settings.node_ids);
+        let net = Network::new(settings.latency, Stream::Latency.rng(settings.seed));
+        let node_count = settings.node_ids.len();
+        let workers = (0..settings.concurrency)
+            .map(|thread| Worker {
+                process: thread as u64,
+                node: thread % node_count,
+                client: None,
+                next_msg_id: 1,
+                pending: None,
+                final_done: false,
+            })
+            .collect();
+        Engine {
+            op_rng: Stream::Operations.rng(settings.seed),
+            schedule_rng: Stream::Schedule.rng(settings.seed),
+            backend,
+            workload,
+            history,
+            book,
+            net,
+            owners: Vec::new(),
+            workers,
+            timeouts: BinaryHeap::new(),
+            phase: Phase::Init,
+            phase_start: 0,
+            next_op_at: None,
+            next_worker: 0,
+            awaiting_init: vec![true; node_count],
+            init_deadline: 0,
+            closed_stdout: Vec::new(),
+            line: Vec::with_capacity(512),
+            settings,
+        }
+    }
+
+    /// Run every phase to the end or until something stops the run.
+    pub fn run(mut self) -> EngineOutcome {
+        let stopped = self.run_phases().err();
+        self.history.flush();
+        EngineOutcome {
+            net: self.net.stats(),
+            stopped,
+        }
+    }
+
+    fn run_phases(&mut self) -> Result<(), Stop> {
+        self.init_nodes()?;
+        self.open_setup_clients();
+        self.main_phase()?;
+        if self.workload.final_op().is_some() {
+            self.final_phase()?;
+        }
+        Ok(())
+    }
+
+    fn init_nodes(&mut self) -> Result<(), Stop> {
+        let now = self.backend.now();
+        self.init_deadline = now + self.settings.init_timeout;
+        let node_ids: Vec<Value> = self
+            .settings
+            .node_ids
+            .iter()
+            .map(|id| Value::from(id.as_str()))
+            .collect();
+        for node in 0..self.settings.node_ids.len() {
+            let client = self.book.open_client();
+            self.owners.push(ClientOwner::Init(node));
+            let body = serde_json::json!({
+                "type": "init",
+                "node_id": self.settings.node_ids[node],
+                "node_ids": node_ids,
+                "msg_id": 1,
+            });
+            self.net
+                .send(now, client, Addr::Node(node as u32), to_raw(&body));
+        }
+        self.drive(|engine, now| {
+            if !engine.awaiting_init.contains(&true) {
+                return Ok(true);
+            }
+            if now >= engine.init_deadline {
+                let node = engine.awaiting_init.iter().position(|w| *w).unwrap_or(0);
+                return Err(Failure::of(
+                    node,
+                    format!(
+                        "node {} did not answer init within {} ms (expected {{\"type\":\"init_ok\",\"in_reply_to\":1}})",
+                        engine.settings.node_ids[node],
+                        engine.settings.init_timeout / MS
+                    ),
+                ));
+            }
+            Ok(false)
+        })
+    }
+
+    /// Maelstrom opens one setup client per node after init; workers' client ids start
+    /// after them, so client numbering matches Maelstrom's.
+    fn open_setup_clients(&mut self) {
+        for _ in 0..self.settings.node_ids.len() {
+            self.book.open_client();
+            self.owners.push(ClientOwner::Setup);
+        }
+    }
+
+    fn main_phase(&mut self) -> Result<(), Stop> {
+        let now = self.backend.now();
+        self.phase_start = now;
+        self.phase = Phase::Main {
+            end: now + self.settings.time_limit,
+        };
+        if self.settings.rate > 0.0 {
+            self.next_op_at = Some(now);
+        }
+        self.drive(|engine, now| {
+            let Phase::Main { end } = engine.phase else {
+                return Ok(true);
+            };
+            Ok(now >= end && engine.workers.iter().all(|w| w.pending.is_none()))
+        })?;
+        self.next_op_at = None;
+        Ok(())
+    }
+
+    fn final_phase(&mut self) -> Result<(), Stop> {
+        let now = self.backend.now();
+        self.phase = Phase::Recovery {
+            end: now + self.settings.recovery_time,
+        };
+        self.drive(|engine, now| match engine.phase {
+            Phase::Recovery { end } => Ok(now >= end),
+            _ => Ok(true),
+        })?;
+        self.phase = Phase::Final;
+        self.drive(|engine, _| {
+            Ok(engine
+                .workers
+                .iter()
+                .all(|w| w.final_done && w.pending.is_none()))
+        })
+    }
+
+    /// The loop: do what is due, stop when `done` says so, else wait for the next
+    /// event or deadline.
+    fn drive(&mut self, done: fn(&Self, Nanos) -> Result<bool, Stop>) -> Result<(), Stop> {
+        loop {
+            let now = self.backend.now();
+            self.do_due_work(now)?;
+            if done(self, now)? {
+                return Ok(());
+            }
+            let wake = self.next_wake(now);
+            if wake > now {
+                if let Some(event) = self.backend.wait(wake) {
+                    self.on_event(event)?;
+                }
+            }
+        }
+    }
+
+    fn next_wake(&self, now: Nanos) -> Nanos {
+        let phase_deadline = match self.phase {
+            Phase::Init => Some(self.init_deadline),
+            Phase::Main { end } | Phase::Recovery { end } => Some(end),
+            Phase::Final => None,
+        };
+        let issue = self.next_op_at.filter(|_| self.free_worker().is_some());
+        [
+            self.net.next_deadline(),
+            self.timeouts.peek().map(|Reverse((t, _, _))| *t),
+            self.closed_stdout.iter().map(|(t, _)| *t).min(),
+            issue,
+            phase_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + SECOND)
+    }
+
+    fn do_due_work(&mut self, now: Nanos) -> Result<(), Stop> {
+        self.issue_due_ops(now);
+        while let Some(packet) = self.net.pop_due(now) {
+            self.deliver(packet, now)?;
+        }
+        while let Some(Reverse((deadline, worker, msg_id))) = self.timeouts.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.timeouts.pop();
+            let timed_out = self.workers[worker]
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.msg_id == msg_id);
+            if timed_out {
+                let completion = {
+                    let pending = self.workers[worker].pending.as_ref().unwrap();
+                    self.workload.error_style().on_timeout(&pending.invocation)
+                };
+                self.complete(worker, completion, now);
+            }
+        }
+        if let Some(&(_, node)) = self.closed_stdout.iter().find(|(t, _)| *t <= now) {
+            return Err(Failure::of(
+                node,
+                format!(
+                    "node {} closed its stdout but kept running",
+                    self.settings.node_ids[node]
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn issue_due_ops(&mut self, now: Nanos) {
+        match self.phase {
+            Phase::Main { end } => {
+                while let Some(at) = self.next_op_at {
+                    if at > now || now >= end {
+                        break;
+                    }
+                    let Some(worker) = self.free_worker() else {
+                        break;
+                    };
+                    let Some(invocation) = self.workload.next_op(&mut self.op_rng) else {
+                        self.next_op_at = None;
+                        break;
+                    };
+                    self.invoke(worker, invocation, now);
+                    let delay = self.schedule_rng.gen_range(0.0..2.0 / self.settings.rate);
+                    self.next_op_at = Some(now + (delay * 1e9) as Nanos);
+                }
+            }
+            Phase::Final => {
+                for worker in 0..self.workers.len() {
+                    let w = &self.workers[worker];
+                    if w.final_done || w.pending.is_some() {
+                        continue;
+                    }
+                    if let Some(invocation) = self.workload.final_op() {
+                        self.workers[worker].final_done = true;
+                        self.invoke(worker, invocation, now);
+                    }
+                }
+            }
+            Phase::Init | Phase::Recovery { .. } => {}
+        }
+    }
+
+    /// The next free worker, round-robin, so that ops spread evenly over the nodes and
+    /// a seed gives the same (process, node) sequence whenever workers keep up.
+    fn free_worker(&self) -> Option<usize> {
+        let count = self.workers.len();
+        (0..count)
+            .map(|offset| (self.next_worker + offset) % count)
+            .find(|w| self.workers[*w].pending.is_none())
+    }
+
+    fn invoke(&mut self, worker: usize, invocation: Invocation, now: Nanos) {
+        self.next_worker = (worker + 1) % self.workers.len();
+        let client = match self.workers[worker].client {
+            Some(client) => client,
+            None => {
+                let client = self.book.open_client();
+                self.owners.push(ClientOwner::Worker(worker));
+                let w = &mut self.workers[worker];
+                w.client = Some(client);
+                w.next_msg_id = 1;
+                client
+            }
+        };
+        let w = &mut self.workers[worker];
+        let msg_id = w.next_msg_id;
+        w.next_msg_id += 1;
+        let node = w.node;
+        let mut body = self.workload.request(&invocation);
+        body.insert("msg_id".into(), Value::from(msg_id));
+        self.history.record(OpRecord {
+            time: now - self.phase_start,
+            kind: OpType::Invoke,
+            process: Process::Client(w.process),
+            f: invocation.f,
+            value: invocation.value.clone(),
+            error: None,
+            exception: None,
+            final_read: invocation.final_read,
+            node: Some(self.settings.node_ids[node].clone()),
+        });
+        w.pending = Some(Pending { msg_id, invocation });
+        self.timeouts
+            .push(Reverse((now + self.settings.rpc_timeout, worker, msg_id)));
+        self.net.send(
+            now,
+            client,
+            Addr::Node(node as u32),
+            to_raw(&Value::Object(body)),
+        );
+    }
+
+    fn complete(&mut self, worker: usize, completion: Completion, now: Nanos) {
+        let reusable = self.workload.client_reusable();
+        let concurrency = self.workers.len() as u64;
+        let w = &mut self.workers[worker];
+        let Some(pending) = w.pending.take() else {
+            return;
+        };
+        self.history.record(OpRecord {
+            time: now - self.phase_start,
+            kind: completion.kind,
+            process: Process::Client(w.process),
+            f: pending.invocation.f,
+            value: completion.value,
+            error: completion.error,
+            exception: completion.exception,
+            final_read: pending.invocation.final_read,
+            node: None,
+        });
+        if completion.kind == OpType::Info {
+            w.process += concurrency;
+            if !reusable {
+                if let Some(Addr::Client(k)) = w.client.take() {
+                    self.owners[k as usize] = ClientOwner::Retired;
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, packet: Packet, now: Nanos) -> Result<(), Stop> {
+        match packet.dest {
+            Addr::Node(node) => {
+                self.line.clear();
+                encode_delivery(
+                    &mut self.line,
+                    packet.id,
+                    self.book.name(packet.src),
+                    self.book.name(packet.dest),
+                    &packet.body,
+                );
+                let line = self.line.clone();
+                self.backend.deliver(node as usize, line).map_err(
+                    |DeliveryError::InboxFull { queued }| {
+                        Failure::of(
+                            node as usize,
+                            format!(
+                                "node {} is not reading its stdin: {queued} messages are waiting",
+                                self.settings.node_ids[node as usize]
+                            ),
+                        )
+                    },
+                )
+            }
+            Addr::Client(k) => {
+                match self.owners[k as usize] {
+                    ClientOwner::Init(node) => self.on_init_reply(node, &packet)?,
+                    ClientOwner::Worker(worker) => self.on_client_reply(worker, &packet, now),
+                    ClientOwner::Setup | ClientOwner::Retired => {}
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn on_init_reply(&mut self, node: NodeIndex, packet: &Packet) -> Result<(), Stop> {
+        let body: Option<Map<String, Value>> = serde_json::from_str(packet.body.get()).ok();
+        let Some(body) = body else {
+            return Err(Failure::of(
+                node,
+                format!(
+                    "node {} answered init with a body that is not a JSON object: {}",
+                    self.settings.node_ids[node],
+                    packet.body.get()
+                ),
+            ));
+        };
+        if body.get("in_reply_to").and_then(Value::as_u64) != Some(1) {
+            return Ok(());
+        }
+        match body.get("type").and_then(Value::as_str) {
+            Some("init_ok") => {
+                self.awaiting_init[node] = false;
+                Ok(())
+            }
+            Some("error") => Err(Failure::of(
+                node,
+                format!(
+                    "node {} answered init with an error: {}",
+                    self.settings.node_ids[node],
+                    packet.body.get()
+                ),
+            )),
+            _ => Err(Failure::of(
+                node,
+                format!(
+                    "node {} answered init with {} but an init_ok message was expected",
+                    self.settings.node_ids[node],
+                    packet.body.get()
+                ),
+            )),
+        }
+    }
+
+    fn on_client_reply(&mut self, worker: usize, packet: &Packet, now: Nanos) {
+        let Ok(body) = serde_json::from_str::<Map<String, Value>>(packet.body.get()) else {
+            return;
+        };
+        let Some(pending) = &self.workers[worker].pending else {
+            return;
+        };
+        if body.get("in_reply_to").and_then(Value::as_u64) != Some(pending.msg_id) {
+            return;
+        }
+        let completion = if body.get("type").and_then(Value::as_str) == Some("error") {
+            self.workload.error_style().on_error(
+                &pending.invocation,
+                body.get("code").and_then(Value::as_i64),
+                body.get("text").and_then(Value::as_str),
+            )
+        } else {
+            self.workload.complete(&pending.invocation, &body)
+        };
+        self.complete(worker, completion, now);
+    }
+
+    fn on_event(&mut self, event: BackendEvent) -> Result<(), Stop> {
+        match event {
+            BackendEvent::Output { node, envelope } => {
+                let name = &self.settings.node_ids[node];
+                let Some(src) = self.book.lookup(&envelope.src) else {
+                    return Err(Stop::Failed(Failure {
+                        node: Some(node),
+                        cause: format!(
+                            "node {name} sent a message from {:?}, which is not a node or client of this run",
+                            envelope.src
+                        ),
+                        line: Some(envelope_text(&envelope.src, &envelope.dest, &envelope.body)),
+                    }));
+                };
+                let Some(dest) = self.book.lookup(&envelope.dest) else {
+                    return Err(Stop::Failed(Failure {
+                        node: Some(node),
+                        cause: format!(
+                            "node {name} sent a message to {:?}, which is not a node or client of this run (nodes: {})",
+                            envelope.dest,
+                            self.settings.node_ids.join(", ")
+                        ),
+                        line: Some(envelope_text(&envelope.src, &envelope.dest, &envelope.body)),
+                    }));
+                };
+                self.net.send(self.backend.now(), src, dest, envelope.body);
+                Ok(())
+            }
+            BackendEvent::BadLine { node, line, reason } => Err(Stop::Failed(Failure {
+                node: Some(node),
+                cause: format!(
+                    "node {} printed a line to stdout that straum cannot use: {reason}. \
+                     Logging belongs on stderr",
+                    self.settings.node_ids[node]
+                ),
+                line: Some(line),
+            })),
+            BackendEvent::StdoutClosed { node } => {
+                self.closed_stdout
+                    .push((self.backend.now() + STDOUT_CLOSED_GRACE, node));
+                Ok(())
+            }
+            BackendEvent::Exited { node, status } => Err(Failure::of(
+                node,
+                format!(
+                    "node {} {status} during the {}",
+                    self.settings.node_ids[node],
+                    match self.phase {
+                        Phase::Init => "init phase",
+                        Phase::Main { .. } => "main phase",
+                        Phase::Recovery { .. } => "recovery wait",
+                        Phase::Final => "final phase",
+                    }
+                ),
+            )),
+            BackendEvent::Interrupted { signal } => Err(Stop::Interrupted(signal)),
+        }
+    }
+
+    /// The history recorded so far.
+    pub fn history(&self) -> &[Op] {
+        self.history.ops()
+    }
+}
+
+fn to_raw(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("a JSON value always serialises")
+}
+
+fn envelope_text(src: &str, dest: &str, body: &RawValue) -> String {
+    format!(
+        "{{\"src\":{},\"dest\":{},\"body\":{}}}",
+        Value::from(src),
+        Value::from(dest),
+        body.get()
+    )
+}

@@ -1,0 +1,29 @@
+//! straum: a Maelstrom-compatible distributed-systems test harness.
+//!
+//! The library runs a test as a function ([`runner::run_test`]) so that tests and a
+//! future in-process simulator can drive it without the CLI. Its parts, each with one
+//! job:
+//!
+//! - [`cli`] / [`config`]: flags and their validation;
+//! - [`backend`]: the edge to the nodes (a clock, deliveries, events), implemented for
+//!   spawned processes by [`process`];
+//! - [`wire`]: parsing node output and encoding deliveries;
+//! - [`net`]: the simulated network (ids, latency, statistics);
+//! - [`engine`]: the event loop — init, client workers, timeouts, phases;
+//! - [`recorder`]: the history, journaled as it grows;
+//! - [`analysis`], [`report`], [`store`], [`edn`]: checking, telling, keeping.
+
+pub mod analysis;
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod edn;
+pub mod engine;
+pub mod net;
+pub mod process;
+pub mod recorder;
+pub mod report;
+pub mod runner;
+pub mod seed;
+pub mod store;
+pub mod wire;

@@ -1,0 +1,37 @@
+//! The `straum` command: parse arguments and hand over to the library.
+
+use clap::Parser;
+use straum::cli::{Cli, Command};
+use straum::runner::{run_test, EXIT_BAD_ARGUMENTS};
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_BAD_ARGUMENTS
+            } else {
+                0
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match cli.command {
+        Command::Test(args) => {
+            let mut command_line = vec!["straum".to_string()];
+            command_line.extend(argv.into_iter().skip(1));
+            match args.into_config(command_line) {
+                Ok(config) => run_test(&config),
+                Err(errors) => {
+                    for error in errors {
+                        eprintln!("straum: {error}");
+                    }
+                    EXIT_BAD_ARGUMENTS
+                }
+            }
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,489 @@
+//! Spawned node processes on wall-clock time: the production [`Backend`].
+//!
+//! Each node is a process in its own process group (so a shell wrapper's children die
+//! with it), with four helper threads: a stdout reader that parses lines into envelopes,
+//! a stderr reader that writes `node-logs/<id>.log`, a writer fed through a bounded
+//! inbox (so a node that stops reading cannot block the core), and a waiter that
+//! reports the exit. Every event reaches the core through one bounded channel.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, LineWriter, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+
+use crate::backend::{Backend, BackendEvent, DeliveryError, Nanos, NodeDiagnostics, NodeIndex};
+use crate::wire::{parse_line, LineError};
+
+/// Lines of stderr kept per node for error reports.
+const STDERR_TAIL_LINES: usize = 32;
+/// Characters of an offending line quoted in a report.
+const QUOTED_LINE_CHARS: usize = 500;
+/// Lines that may wait for a node that is slow to read its stdin.
+const INBOX_CAPACITY: usize = 65_536;
+/// Events that may wait for the core before readers block (backpressure on nodes).
+const EVENT_CAPACITY: usize = 16_384;
+
+/// How to start the nodes.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    /// The node program.
+    pub bin: PathBuf,
+    /// Arguments passed to every node.
+    pub args: Vec<String>,
+    /// Node ids, in order; node i is `node_ids[i]`.
+    pub node_ids: Vec<String>,
+    /// Where `<id>.log` files go.
+    pub log_dir: PathBuf,
+    /// The nodes' working directory.
+    pub work_dir: PathBuf,
+    /// Longest accepted stdout line in bytes; longer lines are rejected unread.
+    pub max_line_bytes: usize,
+    /// Echo node stderr to the harness's stderr too.
+    pub echo_stderr: bool,
+}
+
+struct NodeProcess {
+    pid: i32,
+    inbox: Sender<Vec<u8>>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    log_path: PathBuf,
+}
+
+/// Node processes on wall-clock time.
+pub struct ProcessBackend {
+    start: Instant,
+    events: Receiver<BackendEvent>,
+    nodes: Vec<NodeProcess>,
+    stopped: bool,
+}
+
+impl ProcessBackend {
+    /// Spawn every node. On error, nodes already started are stopped.
+    pub fn spawn(spec: &SpawnSpec) -> Result<ProcessBackend, String> {
+        let (tx, events) = crossbeam_channel::bounded(EVENT_CAPACITY);
+        register_interrupt_sink(tx.clone());
+        let mut backend = ProcessBackend {
+            start: Instant::now(),
+            events,
+            nodes: Vec::new(),
+            stopped: false,
+        };
+        for (index, id) in spec.node_ids.iter().enumerate() {
+            let node = spawn_node(spec, index, id, &tx)?;
+            backend.nodes.push(node);
+        }
+        Ok(backend)
+    }
+}
+
+fn spawn_node(
+    spec: &SpawnSpec,
+    index: NodeIndex,
+    id: &str,
+    events: &Sender<BackendEvent>,
+) -> Result<NodeProcess, String> {
+    let mut command = Command::new(&spec.bin);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.work_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // SAFETY: prctl is async-signal-safe; it makes the kernel kill the node if the
+    // harness dies without running its teardown (e.g. SIGKILL).
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("could not start {} for node {id}: {e}", spec.bin.display()))?;
+    let pid = child.id() as i32;
+    let log_path = spec.log_dir.join(format!("{id}.log"));
+    let log = File::create(&log_path)
+        .map_err(|e| format!("could not create {}: {e}", log_path.display()))?;
+    let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (inbox, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
+    spawn_thread(format!("{id} stdin"), move || write_stdin(stdin, inbox_rx));
+    let tx = events.clone();
+    let max = spec.max_line_bytes;
+    spawn_thread(format!("{id} stdout"), move || {
+        read_stdout(index, stdout, max, tx)
+    });
+    let tail = Arc::clone(&stderr_tail);
+    let echo = spec.echo_stderr.then(|| id.to_string());
+    spawn_thread(format!("{id} stderr"), move || {
+        read_stderr(stderr, log, tail, echo)
+    });
+    let tx = events.clone();
+    spawn_thread(format!("{id} waiter"), move || {
+        wait_for_exit(index, child, tx)
+    });
+    Ok(NodeProcess {
+        pid,
+        inbox,
+        stderr_tail,
+        log_path,
+    })
+}
+
+fn spawn_thread(name: String, body: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .name(name)
+        .stack_size(256 * 1024)
+        .spawn(body)
+        .expect("spawning a thread");
+}
+
+fn write_stdin(stdin: std::process::ChildStdin, inbox: Receiver<Vec<u8>>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, stdin);
+    while let Ok(line) = inbox.recv() {
+        if out.write_all(&line).is_err() {
+            return;
+        }
+        while let Ok(line) = inbox.try_recv() {
+            if out.write_all(&line).is_err() {
+                return;
+            }
+        }
+        if out.flush().is_err() {
+            return;
+        }
+    }
+}
+
+fn read_stdout(
+    node: NodeIndex,
+    stdout: std::process::ChildStdout,
+    max_line_bytes: usize,
+    events: Sender<BackendEvent>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        let event = match read_capped_line(&mut reader, &mut line, max_line_bytes) {
+            Ok(LineRead::Eof) | Err(_) => {
+                let _ = events.send(BackendEvent::StdoutClosed { node });
+                return;
+            }
+            Ok(LineRead::TooLong(bytes)) => BackendEvent::BadLine {
+                node,
+                line: quote(&line),
+                reason: LineError::NotJson(format!(
+                    "line of {bytes}+ bytes exceeds the {max_line_bytes}-byte limit (--max-line-bytes)"
+                )),
+            },
+            Ok(LineRead::Line) => {
+                let text = trim_line_end(&line);
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match parse_line(text) {
+                    Ok(envelope) => BackendEvent::Output { node, envelope },
+                    Err(reason) => BackendEvent::BadLine {
+                        node,
+                        line: quote(text),
+                        reason,
+                    },
+                }
+            }
+        };
+        if events.send(event).is_err() {
+            return;
+        }
+    }
+}
+
+enum LineRead {
+    Line,
+    Eof,
+    /// The line exceeded the limit; this many bytes were read (and discarded) so far.
+    TooLong(usize),
+}
+
+/// Read up to and including the next `\n` into `line`, holding at most `max` bytes in
+/// memory; a longer line is skipped to its end and reported.
+fn read_capped_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    let mut skipped = 0usize;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(if skipped > 0 {
+                LineRead::TooLong(skipped)
+            } else if line.is_empty() {
+                LineRead::Eof
+            } else {
+                LineRead::Line
+            });
+        }
+        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(end) => (&available[..=end], true),
+            None => (available, false),
+        };
+        let used = chunk.len();
+        if skipped > 0 || line.len() + used > max {
+            if skipped == 0 {
+                skipped = line.len();
+                line.truncate(QUOTED_LINE_CHARS);
+            }
+            skipped += used;
+        } else {
+            line.extend_from_slice(chunk);
+        }
+        reader.consume(used);
+        if done {
+            return Ok(if skipped > 0 {
+                LineRead::TooLong(skipped)
+            } else {
+                LineRead::Line
+            });
+        }
+    }
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let mut end = line.len();
+    while end > 0 && (line[end - 1] == b'\n' || line[end - 1] == b'\r') {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+fn quote(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    if text.chars().count() > QUOTED_LINE_CHARS {
+        let cut: String = text.chars().take(QUOTED_LINE_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        text.into_owned()
+    }
+}
+
+fn read_stderr(
+    stderr: std::process::ChildStderr,
+    log: File,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    echo_as: Option<String>,
+) {
+    let mut log = LineWriter::new(log);
+    let mut reader = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.by_ref().take(1 << 20).read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let _ = log.write_all(&buf);
+        let text = String::from_utf8_lossy(trim_line_end(&buf)).into_owned();
+        if let Some(id) = &echo_as {
+            eprintln!("{id} stderr: {text}");
+        }
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(text);
+    }
+}
+
+fn wait_for_exit(node: NodeIndex, mut child: Child, events: Sender<BackendEvent>) {
+    let status = match child.wait() {
+        Ok(status) => describe_exit(status),
+        Err(e) => format!("could not be waited for ({e})"),
+    };
+    let _ = events.send(BackendEvent::Exited { node, status });
+}
+
+/// An exit status in words: "exited with status 3", "was killed by signal 9 (SIGKILL)".
+pub fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(signal) => format!("was killed by signal {signal} ({})", signal_name(signal)),
+        None => "ended".to_string(),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGBUS => "SIGBUS",
+        _ => "signal",
+    }
+}
+
+impl Backend for ProcessBackend {
+    fn now(&self) -> Nanos {
+        self.start.elapsed().as_nanos() as Nanos
+    }
+
+    fn deliver(&mut self, node: NodeIndex, line: Vec<u8>) -> Result<(), DeliveryError> {
+        match self.nodes[node].inbox.try_send(line) {
+            // A node whose stdin closed has exited or is exiting; its exit is reported.
+            Ok(()) | Err(TrySendError::Disconnected(_)) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(DeliveryError::InboxFull {
+                queued: INBOX_CAPACITY,
+            }),
+        }
+    }
+
+    fn wait(&mut self, until: Nanos) -> Option<BackendEvent> {
+        let deadline = self.start + std::time::Duration::from_nanos(until);
+        match self.events.recv_deadline(deadline) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                None
+            }
+        }
+    }
+
+    fn diagnostics(&self, node: NodeIndex) -> NodeDiagnostics {
+        let process = &self.nodes[node];
+        // Give the stderr reader a moment to catch the last words of a dying node.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let tail = process
+            .stderr_tail
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        NodeDiagnostics {
+            stderr_tail: tail.iter().cloned().collect(),
+            log_path: Some(process.log_path.clone()),
+        }
+    }
+
+    fn stop_all(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        for node in &self.nodes {
+            kill_group(node.pid);
+        }
+        // Drain until every waiter has reported, so no child outlives the run.
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut exited = 0;
+        while exited < self.nodes.len() {
+            match self.events.recv_deadline(deadline) {
+                Ok(BackendEvent::Exited { .. }) => exited += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        unregister_interrupt_sink();
+    }
+}
+
+impl Drop for ProcessBackend {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+fn kill_group(pid: i32) {
+    // SAFETY: kill(2) with a negative pid signals the process group the node leads.
+    unsafe {
+        libc::kill(-pid, libc::SIGCONT);
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+static INTERRUPT_SINK: Mutex<Option<Sender<BackendEvent>>> = Mutex::new(None);
+static HANDLER: OnceLock<()> = OnceLock::new();
+
+/// Route SIGINT/SIGTERM into the running backend's event stream.
+fn register_interrupt_sink(events: Sender<BackendEvent>) {
+    HANDLER.get_or_init(|| {
+        let _ = ctrlc::set_handler(|| {
+            let sink = INTERRUPT_SINK.lock().unwrap_or_else(|e| e.into_inner());
+            match sink.as_ref() {
+                Some(events) => {
+                    let _ = events.try_send(BackendEvent::Interrupted {
+                        signal: "SIGINT/SIGTERM",
+                    });
+                }
+                None => std::process::exit(130),
+            }
+        });
+    });
+    *INTERRUPT_SINK.lock().unwrap_or_else(|e| e.into_inner()) = Some(events);
+}
+
+fn unregister_interrupt_sink() {
+    *INTERRUPT_SINK.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+/// Resolve `--bin` the way Maelstrom does (canonical absolute path), or say why not.
+pub fn resolve_bin(bin: &Path) -> Result<PathBuf, String> {
+    let path = bin
+        .canonicalize()
+        .map_err(|e| format!("--bin {}: {e}", bin.display()))?;
+    let meta = std::fs::metadata(&path).map_err(|e| format!("--bin {}: {e}", bin.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    if !meta.is_file() {
+        return Err(format!("--bin {}: not a file", bin.display()));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!(
+            "--bin {}: not executable (try chmod +x)",
+            bin.display()
+        ));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(input: &[u8], max: usize) -> Vec<String> {
+        let mut reader = BufReader::with_capacity(4, input);
+        let mut out = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match read_capped_line(&mut reader, &mut line, max).unwrap() {
+                LineRead::Eof => return out,
+                LineRead::Line => {
+                    out.push(String::from_utf8(trim_line_end(&line).to_vec()).unwrap())
+                }
+                LineRead::TooLong(n) => out.push(format!("too long: {n}")),
+            }
+        }
+    }
+
+    #[test]
+    fn capped_reader_splits_lines_and_skips_oversized_ones() {
+        assert_eq!(
+            read_all(b"ab\r\ncdefghij\nk\nlast", 5),
+            vec!["ab", "too long: 9", "k", "last"]
+        );
+        assert_eq!(read_all(b"", 5), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,124 @@
+//! What the terminal shows at the end of a run: a short summary, every checker's
+//! verdict, what went wrong in plain words, and Maelstrom's verdict line.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+use straum_workloads::{Op, OpType, Validity};
+
+use crate::analysis::Analysis;
+
+/// Maelstrom's final line for a verdict.
+pub fn verdict_line(valid: Validity) -> &'static str {
+    match valid {
+        Validity::Valid => "Everything looks good! ヽ(‘ー`)ノ",
+        Validity::Invalid => "Analysis invalid! (ﾉಥ益ಥ）ﾉ ┻━┻",
+        Validity::Unknown => "Errors occurred during analysis, but no anomalies found. ಠ~ಠ",
+    }
+}
+
+/// Facts about the run shown in the summary.
+pub struct RunFacts<'a> {
+    /// Workload name.
+    pub workload: &'a str,
+    /// Node count.
+    pub nodes: usize,
+    /// Seconds the run took, init to teardown.
+    pub seconds: f64,
+    /// The seed.
+    pub seed: u64,
+    /// Where results.json is.
+    pub results_path: String,
+    /// The command reproducing this run.
+    pub reproduce: String,
+}
+
+/// The end-of-run summary.
+pub fn summary(facts: &RunFacts, history: &[Op], analysis: &Analysis) -> String {
+    let mut out = String::new();
+    let count = |kind: OpType| {
+        history
+            .iter()
+            .filter(|op| op.is_client() && op.kind == kind)
+            .count()
+    };
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{} on {} node{}, {:.1} s, seed {}",
+        facts.workload,
+        facts.nodes,
+        if facts.nodes == 1 { "" } else { "s" },
+        facts.seconds,
+        facts.seed
+    );
+    let _ = writeln!(
+        out,
+        "operations   {} invoked: {} ok, {} fail, {} info",
+        count(OpType::Invoke),
+        count(OpType::Ok),
+        count(OpType::Fail),
+        count(OpType::Info)
+    );
+    if let Some(net) = analysis.checker("net") {
+        let per_op = |class: &str| {
+            net.fields[class]
+                .get("msgs-per-op")
+                .and_then(Value::as_f64)
+                .map_or("-".to_string(), |v| format!("{v:.2}"))
+        };
+        let _ = writeln!(
+            out,
+            "network      {} messages; msgs-per-op all {}, servers {}",
+            net.fields["all"]["msg-count"],
+            per_op("all"),
+            per_op("servers")
+        );
+    }
+    if let Some(workload) = analysis.checker("workload") {
+        let figures: Vec<String> = workload
+            .fields
+            .iter()
+            .filter(|(_, v)| v.is_number())
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if !figures.is_empty() {
+            let _ = writeln!(out, "workload     {}", figures.join(", "));
+        }
+    }
+    let _ = writeln!(out, "checkers");
+    for (name, result) in &analysis.checkers {
+        let detail = match *name {
+            "availability" => result
+                .fields
+                .get("ok-fraction")
+                .and_then(Value::as_f64)
+                .map(|f| format!("ok-fraction {f:.4}"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  {name:<13}{:<9}{detail}", result.valid.word());
+    }
+    let problems: Vec<(&str, &String)> = analysis
+        .checkers
+        .iter()
+        .filter(|(_, r)| r.valid != Validity::Valid)
+        .flat_map(|(name, r)| r.findings.iter().map(move |f| (*name, f)))
+        .collect();
+    if !problems.is_empty() {
+        let _ = writeln!(out, "what went wrong");
+        for (name, finding) in problems.iter().take(12) {
+            let _ = writeln!(out, "  [{name}] {finding}");
+        }
+        if problems.len() > 12 {
+            let _ = writeln!(out, "  … {} more in results.json", problems.len() - 12);
+        }
+    }
+    let _ = writeln!(out, "results      {}", facts.results_path);
+    if analysis.valid != Validity::Valid {
+        let _ = writeln!(out, "reproduce    {}", facts.reproduce);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", verdict_line(analysis.valid));
+    out
+}

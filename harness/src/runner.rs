@@ -1,0 +1,246 @@
+//! One `straum test` run from start to finish: store directory, node processes, the
+//! core, teardown, analysis, files and the terminal report. Returns the exit code.
+
+use std::fs;
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+use straum_workloads::{Op, Validity, WorkloadOptions};
+
+use crate::analysis::analyze;
+use crate::backend::Backend;
+use crate::config::{reproduce_command, TestConfig};
+use crate::edn::{to_edn, Keys};
+use crate::engine::{Engine, EngineSettings, Stop};
+use crate::process::{resolve_bin, ProcessBackend, SpawnSpec};
+use crate::recorder::HistoryRecorder;
+use crate::report::{summary, RunFacts};
+use crate::seed::random_seed;
+use crate::store::RunDir;
+
+/// Exit code: the history is valid.
+pub const EXIT_VALID: i32 = 0;
+/// Exit code: the history is invalid.
+pub const EXIT_INVALID: i32 = 1;
+/// Exit code: the checkers could not decide.
+pub const EXIT_UNKNOWN: i32 = 2;
+/// Exit code: the run was interrupted by SIGINT or SIGTERM.
+pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit code: bad arguments (including a missing or non-executable `--bin`).
+pub const EXIT_BAD_ARGUMENTS: i32 = 254;
+/// Exit code: the run crashed (a node misbehaved or the harness could not go on).
+pub const EXIT_CRASHED: i32 = 255;
+
+const NS_PER_SEC: f64 = 1e9;
+
+/// Run a test and return the process exit code.
+pub fn run_test(config: &TestConfig) -> i32 {
+    let seed = config.seed.unwrap_or_else(random_seed);
+    let reproduce = reproduce_command(&config.command_line, seed);
+    let bin = match resolve_bin(&config.bin) {
+        Ok(bin) => bin,
+        Err(e) => {
+            eprintln!("straum: {e}");
+            return EXIT_BAD_ARGUMENTS;
+        }
+    };
+    let options = WorkloadOptions {
+        node_count: config.node_ids.len(),
+        concurrency: config.concurrency,
+        key_count: config.key_count,
+        max_writes_per_key: Some(config.max_writes_per_key),
+    };
+    let mut workload = match straum_workloads::build(&config.workload, &options) {
+        Ok(workload) => workload,
+        Err(e) => {
+            eprintln!("straum: {e}");
+            return EXIT_BAD_ARGUMENTS;
+        }
+    };
+    let run_dir = match RunDir::create(&config.store, &config.workload) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!(
+                "straum: cannot create a run directory under {}: {e}",
+                config.store.display()
+            );
+            return EXIT_CRASHED;
+        }
+    };
+    println!(
+        "straum: {} on {} node{} ({}), {} clients, {} s at {}/s, seed {seed}",
+        config.workload,
+        config.node_ids.len(),
+        if config.node_ids.len() == 1 { "" } else { "s" },
+        bin.display(),
+        config.concurrency,
+        config.time_limit_secs,
+        config.rate,
+    );
+    println!("straum: run directory {}", run_dir.path().display());
+
+    let started = Instant::now();
+    let work_dir = match tempfile::Builder::new().prefix("straum-").tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("straum: cannot create a working directory for the nodes: {e}");
+            return EXIT_CRASHED;
+        }
+    };
+    let mut history = match HistoryRecorder::create(&run_dir.file("history.jsonl")) {
+        Ok(history) => history,
+        Err(e) => {
+            eprintln!("straum: cannot write the history: {e}");
+            return EXIT_CRASHED;
+        }
+    };
+    let spec = SpawnSpec {
+        bin: bin.clone(),
+        args: config.node_args.clone(),
+        node_ids: config.node_ids.clone(),
+        log_dir: run_dir.file("node-logs"),
+        work_dir: work_dir.path().to_path_buf(),
+        max_line_bytes: config.max_line_bytes,
+        echo_stderr: config.log_stderr,
+    };
+    let mut backend = match ProcessBackend::spawn(&spec) {
+        Ok(backend) => backend,
+        Err(e) => {
+            eprintln!("straum: {e}");
+            return EXIT_CRASHED;
+        }
+    };
+    let settings = EngineSettings {
+        node_ids: config.node_ids.clone(),
+        concurrency: config.concurrency,
+        rate: config.rate,
+        time_limit: (config.time_limit_secs * NS_PER_SEC) as u64,
+        rpc_timeout: config.rpc_timeout_ms * 1_000_000,
+        init_timeout: 10_000_000_000,
+        recovery_time: (config.recovery_time_secs * NS_PER_SEC) as u64,
+        latency: config.latency,
+        seed,
+    };
+    let outcome = Engine::new(&mut backend, settings, workload.as_mut(), &mut history).run();
+    let stop_report = outcome
+        .stopped
+        .as_ref()
+        .map(|stop| describe_stop(stop, &backend, config));
+    backend.stop_all();
+    let ops = history.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    write_history_text(&run_dir, &ops);
+
+    let mut results = Map::new();
+    let exit = match (&outcome.stopped, stop_report) {
+        (Some(stop), Some(report)) => {
+            results.insert("valid?".into(), json!("unknown"));
+            results.insert("error".into(), json!(report));
+            results.insert(
+                "interrupted".into(),
+                json!(matches!(stop, Stop::Interrupted(_))),
+            );
+            eprintln!("\nstraum: {report}");
+            eprintln!(
+                "straum: the history recorded so far ({} ops) is in {}",
+                ops.len(),
+                run_dir.file("history.jsonl").display()
+            );
+            eprintln!("straum: reproduce with: {reproduce}");
+            match stop {
+                Stop::Interrupted(_) => EXIT_INTERRUPTED,
+                Stop::Failed(_) => EXIT_CRASHED,
+            }
+        }
+        _ => {
+            let analysis = analyze(workload.as_ref(), &ops, &outcome.net, config.availability);
+            results = analysis.to_json();
+            let facts = RunFacts {
+                workload: &config.workload,
+                nodes: config.node_ids.len(),
+                seconds,
+                seed,
+                results_path: run_dir.file("results.json").display().to_string(),
+                reproduce: reproduce.clone(),
+            };
+            print!("{}", summary(&facts, &ops, &analysis));
+            match analysis.valid {
+                Validity::Valid => EXIT_VALID,
+                Validity::Invalid => EXIT_INVALID,
+                Validity::Unknown => EXIT_UNKNOWN,
+            }
+        }
+    };
+    results.insert("seed".into(), json!(seed));
+    results.insert("reproduce".into(), json!(reproduce));
+    write_results(&run_dir, &Value::Object(results));
+    if let Err(e) = run_dir.mark_latest() {
+        eprintln!("straum: could not update the store's latest links: {e}");
+    }
+    exit
+}
+
+/// One paragraph naming the node, the cause, the offending line and the node's last
+/// stderr lines.
+fn describe_stop(stop: &Stop, backend: &ProcessBackend, config: &TestConfig) -> String {
+    let failure = match stop {
+        Stop::Interrupted(signal) => {
+            return format!("interrupted by {signal}; every node was stopped")
+        }
+        Stop::Failed(failure) => failure,
+    };
+    let mut text = failure.cause.clone();
+    if !text.ends_with('.') {
+        text.push('.');
+    }
+    if let Some(line) = &failure.line {
+        text.push_str(&format!("\n  offending line: {line}"));
+    }
+    if let Some(node) = failure.node {
+        let diagnostics = backend.diagnostics(node);
+        let name = &config.node_ids[node];
+        if diagnostics.stderr_tail.is_empty() {
+            text.push_str(&format!("\n  {name} wrote nothing to stderr."));
+        } else {
+            text.push_str(&format!("\n  last stderr lines of {name}:"));
+            for line in &diagnostics.stderr_tail {
+                text.push_str(&format!("\n    {line}"));
+            }
+        }
+        if let Some(path) = diagnostics.log_path {
+            text.push_str(&format!("\n  full log: {}", path.display()));
+        }
+    }
+    text
+}
+
+fn write_history_text(run_dir: &RunDir, ops: &[Op]) {
+    let mut text = String::new();
+    for op in ops {
+        text.push_str(&format!(
+            "{}\t:{}\t:{}\t{}",
+            op.process,
+            op.kind.name(),
+            op.f,
+            to_edn(&op.value, Keys::Strings)
+        ));
+        if let Some(error) = &op.error {
+            text.push('\t');
+            text.push_str(&to_edn(error, Keys::Strings));
+        }
+        text.push('\n');
+    }
+    if let Err(e) = fs::write(run_dir.file("history.txt"), text) {
+        eprintln!("straum: could not write history.txt: {e}");
+    }
+}
+
+fn write_results(run_dir: &RunDir, results: &Value) {
+    let json = serde_json::to_string_pretty(results).expect("results serialise");
+    let edn = to_edn(results, Keys::Keywords);
+    for (name, text) in [("results.json", json), ("results.edn", edn)] {
+        if let Err(e) = fs::write(run_dir.file(name), text + "\n") {
+            eprintln!("straum: could not write {name}: {e}");
+        }
+    }
+}

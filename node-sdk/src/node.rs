@@ -1,0 +1,144 @@
+//! The sans-IO node API: a node reacts to messages and timers by filling a [`Context`].
+
+use std::time::Duration;
+
+use crate::{Body, Message, RpcError};
+
+/// What the `init` message told the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Init {
+    /// This node's id, e.g. `"n0"`.
+    pub node_id: String,
+    /// Every node's id, in the test's order (identical on every node).
+    pub node_ids: Vec<String>,
+}
+
+/// A token the node chooses when it sets a timer and gets back when the timer fires.
+pub type TimerToken = u64;
+
+/// A node's behaviour. The runtime answers `init` itself, then calls [`Node::handle`]
+/// for every other message and [`Node::tick`] for every timer that fires.
+pub trait Node {
+    /// Handle one message. An `Err` is sent back as an `error` reply when the message
+    /// was a request (it had a `msg_id`); otherwise it is logged to stderr.
+    fn handle(&mut self, msg: Message, ctx: &mut Context) -> Result<(), RpcError>;
+
+    /// A timer set with [`Context::set_timer`] fired.
+    fn tick(&mut self, _token: TimerToken, _ctx: &mut Context) {}
+}
+
+/// Where a node puts its effects: messages to send and timers to set. It also tells
+/// the node who it is and what time it is (time since the runtime started).
+#[derive(Debug)]
+pub struct Context {
+    init: Init,
+    now: Duration,
+    next_msg_id: u64,
+    outbox: Vec<Message>,
+    timers: Vec<(Duration, TimerToken)>,
+}
+
+impl Context {
+    /// A context for a node that has been initialised with `init`.
+    pub fn new(init: Init) -> Context {
+        Context {
+            init,
+            now: Duration::ZERO,
+            next_msg_id: 1,
+            outbox: Vec::new(),
+            timers: Vec::new(),
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.init.node_id
+    }
+
+    /// All node ids of the cluster, this one included.
+    pub fn node_ids(&self) -> &[String] {
+        &self.init.node_ids
+    }
+
+    /// Time since the runtime started (virtual time under a simulator).
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// Set the current time; runtimes call this before each callback.
+    pub fn set_now(&mut self, now: Duration) {
+        self.now = now;
+    }
+
+    /// Send a message with no reply expected.
+    pub fn send(&mut self, dest: &str, body: Body) {
+        self.outbox.push(Message {
+            id: None,
+            src: self.init.node_id.clone(),
+            dest: dest.to_string(),
+            body,
+        });
+    }
+
+    /// Send a request with a fresh `msg_id` (numbered from 1) and return that id, so the
+    /// reply can be matched by its `in_reply_to`.
+    pub fn rpc(&mut self, dest: &str, mut body: Body) -> u64 {
+        let msg_id = self.next_msg_id;
+        self.next_msg_id += 1;
+        body.msg_id = Some(msg_id);
+        self.send(dest, body);
+        msg_id
+    }
+
+    /// Reply to `request`: the body gets `in_reply_to` set to the request's `msg_id`.
+    pub fn reply(&mut self, request: &Message, mut body: Body) {
+        body.in_reply_to = request.body.msg_id;
+        self.send(&request.src, body);
+    }
+
+    /// Ask for [`Node::tick`] with `token` after `after` has passed.
+    pub fn set_timer(&mut self, after: Duration, token: TimerToken) {
+        self.timers.push((self.now + after, token));
+    }
+
+    /// Take the messages queued since the last call (for runtimes).
+    pub fn take_outbox(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Take the timers set since the last call, as (absolute due time, token).
+    pub fn take_timers(&mut self) -> Vec<(Duration, TimerToken)> {
+        std::mem::take(&mut self.timers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_numbers_from_one_and_reply_sets_in_reply_to() {
+        let mut ctx = Context::new(Init {
+            node_id: "n0".into(),
+            node_ids: vec!["n0".into(), "n1".into()],
+        });
+        assert_eq!(ctx.rpc("n1", Body::new("ping")), 1);
+        assert_eq!(ctx.rpc("n1", Body::new("ping")), 2);
+        let request = Message {
+            id: Some(3),
+            src: "c4".into(),
+            dest: "n0".into(),
+            body: Body {
+                msg_id: Some(7),
+                ..Body::new("echo")
+            },
+        };
+        ctx.reply(&request, Body::new("echo_ok"));
+        let out = ctx.take_outbox();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[2].dest, "c4");
+        assert_eq!(out[2].body.in_reply_to, Some(7));
+        assert_eq!(out[2].src, "n0");
+        assert!(ctx.take_outbox().is_empty());
+    }
+}

@@ -1,0 +1,69 @@
+//! straum-workloads: one module per workload — its RPCs, generator, client mapping and
+//! checker — plus the history types and the checkers every run shares.
+//!
+//! Everything here is pure: no I/O, no clock, no threads. The harness drives a
+//! [`Workload`] through its trait and feeds the recorded history back to its checker.
+//! Adding a workload means one new module and one line in [`REGISTRY`].
+
+pub mod checkers;
+pub mod echo;
+pub mod history;
+pub mod rpc;
+pub mod unique_ids;
+mod verdict;
+mod workload;
+
+pub use history::{Op, OpType, Process};
+pub use verdict::Validity;
+pub use workload::{CheckResult, Completion, Invocation, Workload, WorkloadOptions};
+
+/// A workload's name and constructor.
+pub struct WorkloadEntry {
+    /// The name given to `-w`.
+    pub name: &'static str,
+    /// Builds the workload for one run.
+    pub build: fn(&WorkloadOptions) -> Box<dyn Workload>,
+}
+
+/// Every workload straum can run.
+pub const REGISTRY: &[WorkloadEntry] = &[
+    WorkloadEntry {
+        name: "echo",
+        build: echo::build,
+    },
+    WorkloadEntry {
+        name: "unique-ids",
+        build: unique_ids::build,
+    },
+];
+
+/// Workload names Maelstrom accepts that straum does not run yet.
+pub const PLANNED: &[&str] = &[
+    "broadcast",
+    "g-set",
+    "g-counter",
+    "pn-counter",
+    "kafka",
+    "lin-kv",
+    "txn-list-append",
+    "txn-rw-register",
+];
+
+/// Build the workload called `name`, or explain why there is none.
+pub fn build(name: &str, options: &WorkloadOptions) -> Result<Box<dyn Workload>, String> {
+    if let Some(entry) = REGISTRY.iter().find(|entry| entry.name == name) {
+        return Ok((entry.build)(options));
+    }
+    let known: Vec<&str> = REGISTRY.iter().map(|entry| entry.name).collect();
+    if PLANNED.contains(&name) {
+        Err(format!(
+            "workload {name} is not implemented in straum yet; available: {}",
+            known.join(", ")
+        ))
+    } else {
+        Err(format!(
+            "unknown workload {name:?}; expected one of: {}",
+            known.join(", ")
+        ))
+    }
+}

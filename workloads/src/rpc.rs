@@ -1,0 +1,208 @@
+//! Client-side RPC rules shared by workloads: closed reply schemas (Maelstrom's §2.8)
+//! and how error replies and timeouts become completions (§2.7).
+
+use serde_json::{Map, Value};
+use straum_node::ErrorCode;
+
+use crate::history::OpType;
+use crate::workload::{Completion, Invocation};
+
+/// The type a reply field must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Any JSON value.
+    Any,
+    /// An exact JSON integer (`1.0` is not one).
+    Int,
+    /// A JSON array; `null` is accepted too and means empty (Maelstrom's schema quirk).
+    Array,
+    /// A JSON object.
+    Object,
+}
+
+impl FieldType {
+    fn accepts(self, value: &Value) -> bool {
+        match self {
+            FieldType::Any => true,
+            FieldType::Int => value.is_i64() || value.is_u64(),
+            FieldType::Array => value.is_array() || value.is_null(),
+            FieldType::Object => value.is_object(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FieldType::Any => "any value",
+            FieldType::Int => "an integer",
+            FieldType::Array => "an array",
+            FieldType::Object => "an object",
+        }
+    }
+}
+
+/// Check a reply body against a closed schema: exactly `type` = `kind`, the listed
+/// fields, `in_reply_to` (integer) and optionally `msg_id` (integer); nothing else.
+pub fn validate_reply(
+    reply: &Map<String, Value>,
+    kind: &str,
+    fields: &[(&str, FieldType)],
+) -> Result<(), String> {
+    match reply.get("type") {
+        Some(Value::String(t)) if t == kind => {}
+        other => return Err(format!("expected type {kind:?}, got {}", show(other))),
+    }
+    for (name, field_type) in fields {
+        match reply.get(*name) {
+            Some(value) if field_type.accepts(value) => {}
+            Some(value) => {
+                return Err(format!(
+                    "field {name:?} should be {}, got {value}",
+                    field_type.name()
+                ))
+            }
+            None => return Err(format!("missing required field {name:?}")),
+        }
+    }
+    for (key, value) in reply {
+        let allowed = key == "type"
+            || fields.iter().any(|(name, _)| name == key)
+            || ((key == "in_reply_to" || key == "msg_id") && FieldType::Int.accepts(value));
+        if !allowed {
+            return Err(format!("disallowed key {key:?} = {value}"));
+        }
+    }
+    Ok(())
+}
+
+fn show(value: Option<&Value>) -> String {
+    value.map_or_else(|| "nothing".to_string(), Value::to_string)
+}
+
+/// The completion for a reply that failed schema validation: indeterminate, with a
+/// `malformed-rpc-response` exception that names the reason.
+pub fn malformed(op: &Invocation, reply: &Map<String, Value>, reason: &str) -> Completion {
+    Completion::exception(
+        op.value.clone(),
+        "malformed-rpc-response",
+        &format!(
+            "Malformed RPC response: {reason} in {}",
+            Value::Object(reply.clone())
+        ),
+    )
+}
+
+/// How a workload's client turns error replies and timeouts into completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorStyle {
+    /// Maelstrom's `with-errors`: functions in the idempotent set fail on any error;
+    /// others fail on definite errors and are `info` on indefinite ones and timeouts.
+    WithErrors {
+        /// Functions that are safe to treat as failed whatever the error.
+        idempotent: &'static [&'static str],
+    },
+    /// Every error or timeout is an indeterminate client exception (g-set, counters).
+    Exceptions,
+}
+
+impl ErrorStyle {
+    /// The completion for an error reply with `code` and `text`.
+    pub fn on_error(self, op: &Invocation, code: Option<i64>, text: Option<&str>) -> Completion {
+        let code = ErrorCode::from_code(code.unwrap_or(-1));
+        let error = Value::Array(vec![
+            Value::from(code.name()),
+            text.map_or(Value::Null, Value::from),
+        ]);
+        match self {
+            ErrorStyle::WithErrors { idempotent } => {
+                let kind = if code.is_definite() || idempotent.contains(&op.f) {
+                    OpType::Fail
+                } else {
+                    OpType::Info
+                };
+                Completion::with_error(kind, op.value.clone(), error)
+            }
+            ErrorStyle::Exceptions => Completion::exception(
+                op.value.clone(),
+                "rpc-error",
+                &format!(
+                    "error {} ({}) {}",
+                    code.code(),
+                    code.name(),
+                    text.unwrap_or("")
+                ),
+            ),
+        }
+    }
+
+    /// The completion for a request that got no reply before its deadline.
+    pub fn on_timeout(self, op: &Invocation) -> Completion {
+        match self {
+            ErrorStyle::WithErrors { idempotent } => {
+                let kind = if idempotent.contains(&op.f) {
+                    OpType::Fail
+                } else {
+                    OpType::Info
+                };
+                Completion::with_error(kind, op.value.clone(), Value::from("net-timeout"))
+            }
+            ErrorStyle::Exceptions => {
+                Completion::exception(op.value.clone(), "client-timeout", "Client read timeout")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn closed_schema_rejects_extra_keys_wrong_types_and_floats() {
+        let fields = [("echo", FieldType::Any)];
+        let ok = body(json!({"type":"echo_ok","echo":"x","in_reply_to":1,"msg_id":4}));
+        assert_eq!(validate_reply(&ok, "echo_ok", &fields), Ok(()));
+        let extra = body(json!({"type":"echo_ok","echo":"x","in_reply_to":1,"node":"n1"}));
+        assert!(validate_reply(&extra, "echo_ok", &fields)
+            .unwrap_err()
+            .contains("disallowed key \"node\""));
+        let missing = body(json!({"type":"echo_ok","in_reply_to":1}));
+        assert!(validate_reply(&missing, "echo_ok", &fields).is_err());
+        let float_id = body(json!({"type":"echo_ok","echo":"x","in_reply_to":1.0}));
+        assert!(validate_reply(&float_id, "echo_ok", &fields).is_err());
+        let wrong_type = body(json!({"type":"echo","echo":"x","in_reply_to":1}));
+        assert!(validate_reply(&wrong_type, "echo_ok", &fields).is_err());
+        let null_array = body(json!({"type":"read_ok","messages":null,"in_reply_to":1}));
+        assert_eq!(
+            validate_reply(&null_array, "read_ok", &[("messages", FieldType::Array)]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn with_errors_maps_definite_indefinite_and_idempotent() {
+        let style = ErrorStyle::WithErrors {
+            idempotent: &["read"],
+        };
+        let write = Invocation::new("write", json!(1));
+        let read = Invocation::new("read", Value::Null);
+        assert_eq!(style.on_error(&write, Some(11), None).kind, OpType::Fail);
+        assert_eq!(style.on_error(&write, Some(13), None).kind, OpType::Info);
+        assert_eq!(style.on_error(&write, Some(1005), None).kind, OpType::Info);
+        assert_eq!(style.on_error(&write, None, None).kind, OpType::Info);
+        assert_eq!(style.on_error(&read, Some(13), None).kind, OpType::Fail);
+        assert_eq!(style.on_timeout(&write).kind, OpType::Info);
+        assert_eq!(style.on_timeout(&read).kind, OpType::Fail);
+        assert_eq!(
+            style.on_error(&write, Some(22), Some("no")).error,
+            Some(json!(["precondition-failed", "no"]))
+        );
+        let c = ErrorStyle::Exceptions.on_timeout(&write);
+        assert_eq!(c.kind, OpType::Info);
+        assert_eq!(c.error, Some(json!("indeterminate: Client read timeout")));
+    }
+}

@@ -1,0 +1,159 @@
+//! The trait every workload implements, and the values that cross it.
+
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value};
+
+use crate::history::{Op, OpType};
+use crate::rpc::ErrorStyle;
+use crate::Validity;
+
+/// Options from the command line that workloads may read.
+#[derive(Debug, Clone, Default)]
+pub struct WorkloadOptions {
+    /// Number of server nodes.
+    pub node_count: usize,
+    /// Number of client workers.
+    pub concurrency: usize,
+    /// Active keys for keyed generators (`--key-count`).
+    pub key_count: Option<usize>,
+    /// Writes per key before the key is retired (`--max-writes-per-key`).
+    pub max_writes_per_key: Option<usize>,
+}
+
+/// An operation a client is about to perform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// The function, e.g. `"echo"`.
+    pub f: &'static str,
+    /// Its argument.
+    pub value: Value,
+    /// True for final-phase reads flagged `:final? true`.
+    pub final_read: bool,
+}
+
+impl Invocation {
+    /// A main-phase invocation.
+    pub fn new(f: &'static str, value: Value) -> Invocation {
+        Invocation {
+            f,
+            value,
+            final_read: false,
+        }
+    }
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// `Ok`, `Fail` or `Info` (never `Invoke`).
+    pub kind: OpType,
+    /// The result value.
+    pub value: Value,
+    /// Why it failed or is indeterminate.
+    pub error: Option<Value>,
+    /// The class of client-side exception behind an `info`.
+    pub exception: Option<String>,
+}
+
+impl Completion {
+    /// A successful completion with a result.
+    pub fn ok(value: Value) -> Completion {
+        Completion {
+            kind: OpType::Ok,
+            value,
+            error: None,
+            exception: None,
+        }
+    }
+
+    /// A completion of the given kind carrying an error.
+    pub fn with_error(kind: OpType, value: Value, error: Value) -> Completion {
+        Completion {
+            kind,
+            value,
+            error: Some(error),
+            exception: None,
+        }
+    }
+
+    /// An indeterminate completion caused by a client-side exception (Maelstrom's
+    /// `:error "indeterminate: …"`).
+    pub fn exception(value: Value, class: &str, message: &str) -> Completion {
+        Completion {
+            kind: OpType::Info,
+            value,
+            error: Some(Value::from(format!("indeterminate: {message}"))),
+            exception: Some(class.to_string()),
+        }
+    }
+}
+
+/// A checker's result: its verdict, its fields (Maelstrom's result keys), and
+/// sentences for people naming what went wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckResult {
+    /// The verdict.
+    pub valid: Validity,
+    /// Result fields, without `valid?`.
+    pub fields: Map<String, Value>,
+    /// One plain sentence per problem found, most important first.
+    pub findings: Vec<String>,
+}
+
+impl CheckResult {
+    /// A result with a verdict and no fields.
+    pub fn new(valid: Validity) -> CheckResult {
+        CheckResult {
+            valid,
+            fields: Map::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// This result with one more field.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> CheckResult {
+        self.fields.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// The result as a JSON object with `valid?` first.
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("valid?".into(), serde_json::to_value(self.valid).unwrap());
+        map.extend(self.fields.clone());
+        Value::Object(map)
+    }
+}
+
+/// A workload: what clients do, how their operations map to messages, and how the
+/// resulting history is judged. The harness never names a workload; it only calls this.
+pub trait Workload: Send {
+    /// The name given to `-w`.
+    fn name(&self) -> &'static str;
+
+    /// The next main-phase operation, drawing any randomness from `rng`; `None` when
+    /// the generator is exhausted.
+    fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Option<Invocation>;
+
+    /// The final-phase operation each worker performs after recovery, if the workload
+    /// has a final phase.
+    fn final_op(&self) -> Option<Invocation> {
+        None
+    }
+
+    /// The request body for an operation (without `msg_id`, which the client adds).
+    fn request(&self, op: &Invocation) -> Map<String, Value>;
+
+    /// Turn a non-error reply into a completion, validating it against the RPC's
+    /// closed reply schema.
+    fn complete(&self, op: &Invocation, reply: &Map<String, Value>) -> Completion;
+
+    /// How error replies and timeouts become completions.
+    fn error_style(&self) -> ErrorStyle;
+
+    /// Whether a client keeps its connection (client id) after an `info` completion.
+    fn client_reusable(&self) -> bool;
+
+    /// Judge the complete history.
+    fn check(&self, history: &[Op]) -> CheckResult;
+}
