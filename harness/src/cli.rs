@@ -91,6 +91,9 @@ pub struct TestArgs {
     /// Log every message delivered.
     #[arg(long)]
     pub log_net_recv: bool,
+    /// Run the test this many times, stopping at the first run that is not valid.
+    #[arg(long, default_value = "1", value_name = "NUMBER")]
+    pub test_count: u32,
     /// Seed for every random choice (random if absent; always printed).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -197,6 +200,9 @@ impl TestArgs {
             recovery_time_secs: self.recovery_time,
             max_line_bytes: self.max_line_bytes,
             log_stderr: self.log_stderr,
+            log_net_send: self.log_net_send,
+            log_net_recv: self.log_net_recv,
+            test_count: self.test_count,
             key_count: self.key_count,
             max_writes_per_key: self.max_writes_per_key,
             command_line,

@@ -39,6 +39,12 @@ pub struct TestConfig {
     pub max_line_bytes: usize,
     /// Echo node stderr to the console.
     pub log_stderr: bool,
+    /// Log every message sent.
+    pub log_net_send: bool,
+    /// Log every message delivered.
+    pub log_net_recv: bool,
+    /// How many times to run the test (`--test-count`).
+    pub test_count: u32,
     /// `--key-count`.
     pub key_count: Option<usize>,
     /// `--max-writes-per-key`.

@@ -46,6 +46,10 @@ pub struct EngineSettings {
     pub latency: Latency,
     /// The run's seed.
     pub seed: u64,
+    /// Log every message sent, to stderr (`--log-net-send`).
+    pub log_net_send: bool,
+    /// Log every message delivered, to stderr (`--log-net-recv`).
+    pub log_net_recv: bool,
 }
 
 /// Why a run stopped before its end.
@@ -226,8 +230,7 @@ impl<'a, B: Backend> Engine<'a, B> {
                 "node_ids": node_ids,
                 "msg_id": 1,
             });
-            self.net
-                .send(now, client, Addr::Node(node as u32), to_raw(&body));
+            self.send(now, client, Addr::Node(node as u32), to_raw(&body));
         }
         self.drive(|engine, now| {
             if !engine.awaiting_init.contains(&true) {
@@ -443,7 +446,7 @@ impl<'a, B: Backend> Engine<'a, B> {
         w.pending = Some(Pending { msg_id, invocation });
         self.timeouts
             .push(Reverse((now + self.settings.rpc_timeout, worker, msg_id)));
-        self.net.send(
+        self.send(
             now,
             client,
             Addr::Node(node as u32),
@@ -479,7 +482,29 @@ impl<'a, B: Backend> Engine<'a, B> {
         }
     }
 
+    /// Put a message into the network (every send goes through here).
+    fn send(&mut self, now: Nanos, src: Addr, dest: Addr, body: Box<RawValue>) {
+        if self.settings.log_net_send {
+            self.log_message(":send", self.net.next_id(), src, dest, &body);
+        }
+        self.net.send(now, src, dest, body);
+    }
+
+    fn log_message(&self, what: &str, id: u64, src: Addr, dest: Addr, body: &RawValue) {
+        eprintln!(
+            "{what} {}",
+            envelope_text(self.book.name(src), self.book.name(dest), body).replacen(
+                '{',
+                &format!("{{\"id\":{id},"),
+                1
+            )
+        );
+    }
+
     fn deliver(&mut self, packet: Packet, now: Nanos) -> Result<(), Stop> {
+        if self.settings.log_net_recv {
+            self.log_message(":recv", packet.id, packet.src, packet.dest, &packet.body);
+        }
         match packet.dest {
             Addr::Node(node) => {
                 self.line.clear();
@@ -600,7 +625,7 @@ impl<'a, B: Backend> Engine<'a, B> {
                         line: Some(envelope_text(&envelope.src, &envelope.dest, &envelope.body)),
                     }));
                 };
-                self.net.send(self.backend.now(), src, dest, envelope.body);
+                self.send(self.backend.now(), src, dest, envelope.body);
                 Ok(())
             }
             BackendEvent::BadLine { node, line, reason } => Err(Stop::Failed(Failure {

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use straum::cli::{Cli, Command};
-use straum::runner::{run_test, EXIT_BAD_ARGUMENTS};
+use straum::runner::{run_tests, EXIT_BAD_ARGUMENTS};
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
@@ -23,7 +23,7 @@ fn main() {
             let mut command_line = vec!["straum".to_string()];
             command_line.extend(argv.into_iter().skip(1));
             match args.into_config(command_line) {
-                Ok(config) => run_test(&config),
+                Ok(config) => run_tests(&config),
                 Err(errors) => {
                     for error in errors {
                         eprintln!("straum: {error}");

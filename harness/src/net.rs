@@ -243,6 +243,11 @@ impl Network {
         id
     }
 
+    /// The id the next message sent will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     /// When the next message is due, if any is in flight.
     pub fn next_deadline(&self) -> Option<Nanos> {
         self.in_flight.peek().map(|Reverse(m)| m.deadline)

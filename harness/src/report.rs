@@ -8,6 +8,9 @@ use straum_workloads::{Op, OpType, Validity};
 
 use crate::analysis::Analysis;
 
+/// How many findings the summary lists before pointing at results.json.
+const MAX_FINDINGS_SHOWN: usize = 8;
+
 /// Maelstrom's final line for a verdict.
 pub fn verdict_line(valid: Validity) -> &'static str {
     match valid {
@@ -97,7 +100,8 @@ pub fn summary(facts: &RunFacts, history: &[Op], analysis: &Analysis) -> String 
                 .unwrap_or_default(),
             _ => String::new(),
         };
-        let _ = writeln!(out, "  {name:<13}{:<9}{detail}", result.valid.word());
+        let line = format!("  {name:<13}{:<9}{detail}", result.valid.word());
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     let problems: Vec<(&str, &String)> = analysis
         .checkers
@@ -107,11 +111,15 @@ pub fn summary(facts: &RunFacts, history: &[Op], analysis: &Analysis) -> String 
         .collect();
     if !problems.is_empty() {
         let _ = writeln!(out, "what went wrong");
-        for (name, finding) in problems.iter().take(12) {
+        for (name, finding) in problems.iter().take(MAX_FINDINGS_SHOWN) {
             let _ = writeln!(out, "  [{name}] {finding}");
         }
-        if problems.len() > 12 {
-            let _ = writeln!(out, "  … {} more in results.json", problems.len() - 12);
+        if problems.len() > MAX_FINDINGS_SHOWN {
+            let _ = writeln!(
+                out,
+                "  … {} more in results.json",
+                problems.len() - MAX_FINDINGS_SHOWN
+            );
         }
     }
     let _ = writeln!(out, "results      {}", facts.results_path);

@@ -33,7 +33,20 @@ pub const EXIT_CRASHED: i32 = 255;
 
 const NS_PER_SEC: f64 = 1e9;
 
-/// Run a test and return the process exit code.
+/// Run the test `config.test_count` times, stopping at the first run that is not
+/// valid (as Maelstrom's `--test-count` does); returns the last run's exit code.
+pub fn run_tests(config: &TestConfig) -> i32 {
+    let mut code = EXIT_VALID;
+    for _ in 0..config.test_count.max(1) {
+        code = run_test(config);
+        if code != EXIT_VALID {
+            break;
+        }
+    }
+    code
+}
+
+/// Run a test once and return the process exit code.
 pub fn run_test(config: &TestConfig) -> i32 {
     let seed = config.seed.unwrap_or_else(random_seed);
     let reproduce = reproduce_command(&config.command_line, seed);
@@ -120,6 +133,8 @@ pub fn run_test(config: &TestConfig) -> i32 {
         recovery_time: (config.recovery_time_secs * NS_PER_SEC) as u64,
         latency: config.latency,
         seed,
+        log_net_send: config.log_net_send,
+        log_net_recv: config.log_net_recv,
     };
     let outcome = Engine::new(&mut backend, settings, workload.as_mut(), &mut history).run();
     let stop_report = outcome
