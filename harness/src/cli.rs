@@ -175,7 +175,15 @@ impl TestArgs {
                 ));
             }
         }
-        if let Err(e) = straum_workloads::build(&self.workload, &Default::default()) {
+        let options = straum_workloads::WorkloadOptions {
+            node_count: node_ids.len(),
+            concurrency,
+            key_count: self.key_count,
+            max_writes_per_key: Some(self.max_writes_per_key),
+            topology: self.topology.clone(),
+            node_ids: node_ids.clone(),
+        };
+        if let Err(e) = straum_workloads::build(&self.workload, &options) {
             errors.push(e);
         }
         if !errors.is_empty() {
@@ -205,6 +213,7 @@ impl TestArgs {
             test_count: self.test_count,
             key_count: self.key_count,
             max_writes_per_key: self.max_writes_per_key,
+            topology: self.topology.clone(),
             command_line,
         })
     }

@@ -47,6 +47,8 @@ pub struct TestConfig {
     pub test_count: u32,
     /// `--key-count`.
     pub key_count: Option<usize>,
+    /// `--topology`.
+    pub topology: String,
     /// `--max-writes-per-key`.
     pub max_writes_per_key: usize,
     /// The command line as typed, for the reproduce line.

@@ -62,6 +62,8 @@ pub fn run_test(config: &TestConfig) -> i32 {
         concurrency: config.concurrency,
         key_count: config.key_count,
         max_writes_per_key: Some(config.max_writes_per_key),
+        topology: config.topology.clone(),
+        node_ids: config.node_ids.clone(),
     };
     let mut workload = match straum_workloads::build(&config.workload, &options) {
         Ok(workload) => workload,

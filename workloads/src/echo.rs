@@ -17,8 +17,8 @@ const MAX_REPORTED: usize = 32;
 pub struct Echo;
 
 /// Build the echo workload.
-pub fn build(_: &WorkloadOptions) -> Box<dyn Workload> {
-    Box::new(Echo)
+pub fn build(_: &WorkloadOptions) -> Result<Box<dyn Workload>, String> {
+    Ok(Box::new(Echo))
 }
 
 impl Workload for Echo {

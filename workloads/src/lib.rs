@@ -15,14 +15,16 @@ mod workload;
 
 pub use history::{Op, OpType, Process};
 pub use verdict::Validity;
-pub use workload::{CheckResult, Completion, Invocation, Workload, WorkloadOptions};
+pub use workload::{
+    CheckResult, Completion, Invocation, NetEvent, NetEventKind, Workload, WorkloadOptions,
+};
 
 /// A workload's name and constructor.
 pub struct WorkloadEntry {
     /// The name given to `-w`.
     pub name: &'static str,
-    /// Builds the workload for one run.
-    pub build: fn(&WorkloadOptions) -> Box<dyn Workload>,
+    /// Builds the workload for one run, or says which option is wrong.
+    pub build: fn(&WorkloadOptions) -> Result<Box<dyn Workload>, String>,
 }
 
 /// Every workload straum can run.
@@ -49,10 +51,11 @@ pub const PLANNED: &[&str] = &[
     "txn-rw-register",
 ];
 
-/// Build the workload called `name`, or explain why there is none.
+/// Build the workload called `name`, or explain why there is none (unknown name,
+/// or options the workload rejects).
 pub fn build(name: &str, options: &WorkloadOptions) -> Result<Box<dyn Workload>, String> {
     if let Some(entry) = REGISTRY.iter().find(|entry| entry.name == name) {
-        return Ok((entry.build)(options));
+        return (entry.build)(options);
     }
     let known: Vec<&str> = REGISTRY.iter().map(|entry| entry.name).collect();
     if PLANNED.contains(&name) {

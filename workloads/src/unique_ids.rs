@@ -19,8 +19,8 @@ const MAX_DUPLICATES_LISTED: usize = 48;
 pub struct UniqueIds;
 
 /// Build the unique-ids workload.
-pub fn build(_: &WorkloadOptions) -> Box<dyn Workload> {
-    Box::new(UniqueIds)
+pub fn build(_: &WorkloadOptions) -> Result<Box<dyn Workload>, String> {
+    Ok(Box::new(UniqueIds))
 }
 
 impl Workload for UniqueIds {

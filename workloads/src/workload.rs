@@ -18,6 +18,38 @@ pub struct WorkloadOptions {
     pub key_count: Option<usize>,
     /// Writes per key before the key is retired (`--max-writes-per-key`).
     pub max_writes_per_key: Option<usize>,
+    /// Broadcast topology name (`--topology`; empty means the default, `grid`).
+    pub topology: String,
+    /// Server node ids, in order.
+    pub node_ids: Vec<String>,
+}
+
+/// What happened to a message in the network, as the harness journals it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetEventKind {
+    /// The message entered the network.
+    Send,
+    /// The message was delivered.
+    Recv,
+    /// The network lost the message (partition or drop fault).
+    Drop,
+}
+
+/// One journaled network event, for analyses that follow messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetEvent {
+    /// Nanoseconds since the main phase began (negative times are clamped to 0).
+    pub time: u64,
+    /// Send, delivery or loss.
+    pub kind: NetEventKind,
+    /// The message's network id.
+    pub id: u64,
+    /// Sender id.
+    pub src: String,
+    /// Receiver id.
+    pub dest: String,
+    /// The body's JSON text.
+    pub body: String,
 }
 
 /// An operation a client is about to perform.
@@ -156,4 +188,25 @@ pub trait Workload: Send {
 
     /// Judge the complete history.
     fn check(&self, history: &[Op]) -> CheckResult;
+
+    /// The body each node's setup client sends it after init and before the main
+    /// phase (broadcast's `topology`), without `msg_id`; `None` for no setup.
+    fn setup_request(&self, _node: usize) -> Option<Map<String, Value>> {
+        None
+    }
+
+    /// Validate a node's reply to its setup request; an error aborts the run.
+    fn check_setup_reply(&self, _reply: &Map<String, Value>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// An optional analysis of the network journal (events in journal order) next to
+    /// the history, reported as its own checker named by the first element.
+    fn analyze_network(
+        &self,
+        _history: &[Op],
+        _events: &mut dyn Iterator<Item = NetEvent>,
+    ) -> Option<(&'static str, CheckResult)> {
+        None
+    }
 }
