@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use straum_workloads::checkers::Availability;
 
 use crate::config::TestConfig;
+use crate::nemesis::{NemesisSpec, PartitionShape};
 use crate::net::{Latency, LatencyDist};
 
 /// straum: a Maelstrom-compatible distributed-systems test harness.
@@ -55,15 +56,29 @@ pub struct TestArgs {
     /// Mean node↔node latency in milliseconds.
     #[arg(long, default_value = "0", value_name = "MILLIS")]
     pub latency: u64,
-    /// Latency distribution: constant, uniform or exponential.
+    /// Latency distribution: constant, uniform, exponential or normal.
     #[arg(long, default_value = "constant", value_name = "TYPE")]
     pub latency_dist: String,
-    /// Faults to inject, comma-separated.
+    /// Faults to inject, comma-separated: partition, drop, latency, duplicate.
     #[arg(long, value_name = "FAULTS")]
     pub nemesis: Option<String>,
     /// Mean seconds between nemesis operations.
     #[arg(long, default_value = "10", value_name = "SECONDS")]
     pub nemesis_interval: f64,
+    /// Partition shapes to choose from, comma-separated.
+    #[arg(
+        long,
+        default_value = "one,majority,minority-third,majorities-ring,bridge,one-way",
+        value_name = "SHAPES"
+    )]
+    pub partition_shapes: String,
+    /// Probability that a node↔node message is lost while the drop fault is on.
+    #[arg(long, default_value = "0.2", value_name = "P")]
+    pub drop_rate: f64,
+    /// Probability that a node↔node message is delivered twice while the duplicate
+    /// fault is on.
+    #[arg(long, default_value = "0.2", value_name = "P")]
+    pub duplicate_rate: f64,
     /// Broadcast topology.
     #[arg(long, default_value = "grid", value_name = "SPEC")]
     pub topology: String,
@@ -160,6 +175,13 @@ impl TestArgs {
             errors.push(e);
             LatencyDist::Constant
         });
+        let latency = Latency {
+            mean_ms: self.latency,
+            dist,
+        };
+        if let Err(e) = latency.validate() {
+            errors.push(e);
+        }
         let availability = match &self.availability {
             None => Availability::Any,
             Some(text) => Availability::parse(text).unwrap_or_else(|e| {
@@ -167,12 +189,30 @@ impl TestArgs {
                 Availability::Any
             }),
         };
-        if let Some(nemesis) = &self.nemesis {
-            let faults: Vec<&str> = nemesis.split(',').map(str::trim).collect();
-            if faults.iter().any(|f| !f.is_empty()) {
-                errors.push(format!(
-                    "--nemesis {nemesis}: fault injection is not implemented in straum yet"
-                ));
+        let faults = NemesisSpec::parse_faults(self.nemesis.as_deref().unwrap_or(""))
+            .unwrap_or_else(|e| {
+                errors.push(e);
+                Vec::new()
+            });
+        if !(self.nemesis_interval > 0.0 && self.nemesis_interval.is_finite()) {
+            errors.push(format!(
+                "--nemesis-interval must be a positive number of seconds, got {}",
+                self.nemesis_interval
+            ));
+        }
+        let shapes = PartitionShape::parse_list(&self.partition_shapes).unwrap_or_else(|e| {
+            errors.push(e);
+            PartitionShape::ALL.to_vec()
+        });
+        if shapes.is_empty() {
+            errors.push("--partition-shapes must name at least one shape".into());
+        }
+        for (flag, p) in [
+            ("--drop-rate", self.drop_rate),
+            ("--duplicate-rate", self.duplicate_rate),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                errors.push(format!("{flag} must be a probability in [0, 1], got {p}"));
             }
         }
         let options = straum_workloads::WorkloadOptions {
@@ -197,9 +237,14 @@ impl TestArgs {
             concurrency,
             time_limit_secs: self.time_limit,
             rate: self.rate,
-            latency: Latency {
-                mean_ms: self.latency,
-                dist,
+            latency,
+            nemesis: NemesisSpec {
+                faults,
+                interval_secs: self.nemesis_interval,
+                shapes,
+                drop_rate: self.drop_rate,
+                duplicate_rate: self.duplicate_rate,
+                latency_mean_ms: self.latency,
             },
             availability,
             seed: self.seed,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use straum_workloads::checkers::Availability;
 
+use crate::nemesis::NemesisSpec;
 use crate::net::Latency;
 
 /// Everything a test run needs to know, validated.
@@ -25,6 +26,8 @@ pub struct TestConfig {
     pub rate: f64,
     /// Node↔node latency.
     pub latency: Latency,
+    /// Faults to inject.
+    pub nemesis: NemesisSpec,
     /// Availability requirement.
     pub availability: Availability,
     /// Seed, if given.

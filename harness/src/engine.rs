@@ -15,13 +15,17 @@ use serde_json::{Map, Value};
 use straum_workloads::{Completion, Invocation, Op, OpType, Process, Workload};
 
 use crate::backend::{Backend, BackendEvent, DeliveryError, Nanos, NodeIndex};
-use crate::net::{Addr, AddressBook, Latency, NetStats, Network, Packet};
+use crate::nemesis::{Nemesis, NemesisEvent, NemesisSpec};
+use crate::net::{Addr, AddressBook, Latency, NetObserver, NetStats, Network, Packet};
 use crate::recorder::{HistoryRecorder, OpRecord};
 use crate::seed::Stream;
 use crate::wire::encode_delivery;
 
 const MS: Nanos = 1_000_000;
 const SECOND: Nanos = 1_000_000_000;
+/// How far behind schedule operation issuing may run before the schedule restarts
+/// from now.
+const MAX_SCHEDULE_LAG: Nanos = 10 * MS;
 /// How long a node may keep running after closing its stdout before that is reported.
 const STDOUT_CLOSED_GRACE: Nanos = 200 * MS;
 
@@ -40,6 +44,8 @@ pub struct EngineSettings {
     pub rpc_timeout: Nanos,
     /// How long every node has to answer `init`.
     pub init_timeout: Nanos,
+    /// How long every node has to answer its setup request (broadcast's `topology`).
+    pub setup_timeout: Nanos,
     /// Quiet time between healing and the final reads (workloads with a final phase).
     pub recovery_time: Nanos,
     /// Node↔node latency.
@@ -50,6 +56,10 @@ pub struct EngineSettings {
     pub log_net_send: bool,
     /// Log every message delivered, to stderr (`--log-net-recv`).
     pub log_net_recv: bool,
+    /// Faults to inject.
+    pub nemesis: NemesisSpec,
+    /// Record delivery lateness (actual minus scheduled time), for benchmarks.
+    pub measure_lateness: bool,
 }
 
 /// Why a run stopped before its end.
@@ -86,6 +96,10 @@ impl Failure {
 pub struct EngineOutcome {
     /// Network statistics.
     pub net: NetStats,
+    /// When the main phase began (history times are relative to it).
+    pub main_start: Nanos,
+    /// Delivery lateness in nanoseconds, if it was measured.
+    pub lateness: Option<hdrhistogram::Histogram<u64>>,
     /// Set when the run ended early.
     pub stopped: Option<Stop>,
 }
@@ -96,7 +110,7 @@ enum ClientOwner {
     /// The client that initialised a node.
     Init(NodeIndex),
     /// A node's setup client (idle unless the workload sets nodes up).
-    Setup,
+    Setup(NodeIndex),
     /// A worker's current client.
     Worker(usize),
     /// A client a worker gave up after an indeterminate op; replies to it are late.
@@ -120,6 +134,7 @@ struct Worker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Init,
+    Setup,
     Main { end: Nanos },
     Recovery { end: Nanos },
     Final,
@@ -142,8 +157,9 @@ pub struct Engine<'a, B: Backend> {
     phase_start: Nanos,
     next_op_at: Option<Nanos>,
     next_worker: usize,
-    awaiting_init: Vec<bool>,
-    init_deadline: Nanos,
+    nemesis: Nemesis,
+    awaiting: Vec<bool>,
+    handshake_deadline: Nanos,
     closed_stdout: Vec<(Nanos, NodeIndex)>,
     line: Vec<u8>,
 }
@@ -157,8 +173,15 @@ impl<'a, B: Backend> Engine<'a, B> {
         history: &'a mut HistoryRecorder,
     ) -> Engine<'a, B> {
         let book = AddressBook::new(&settings.node_ids);
-        let net = Network::new(settings.latency, Stream::Latency.rng(settings.seed));
         let node_count = settings.node_ids.len();
+        let mut net = Network::new(
+            node_count,
+            settings.latency,
+            Stream::Network.rng(settings.seed),
+        );
+        if settings.measure_lateness {
+            net.measure_lateness();
+        }
         let workers = (0..settings.concurrency)
             .map(|thread| Worker {
                 process: thread as u64,
@@ -184,37 +207,48 @@ impl<'a, B: Backend> Engine<'a, B> {
             phase_start: 0,
             next_op_at: None,
             next_worker: 0,
-            awaiting_init: vec![true; node_count],
-            init_deadline: 0,
+            nemesis: Nemesis::new(&settings.nemesis, settings.seed),
+            awaiting: vec![true; node_count],
+            handshake_deadline: 0,
             closed_stdout: Vec::new(),
             line: Vec::with_capacity(512),
             settings,
         }
     }
 
+    /// Report every network event to `observer` (the journal).
+    pub fn observe_network(&mut self, observer: Box<dyn NetObserver>) {
+        self.net.observe(observer);
+    }
+
     /// Run every phase to the end or until something stops the run.
     pub fn run(mut self) -> EngineOutcome {
         let stopped = self.run_phases().err();
         self.history.flush();
+        self.net.close_observer();
         EngineOutcome {
             net: self.net.stats(),
+            main_start: self.phase_start,
+            lateness: self.net.lateness().cloned(),
             stopped,
         }
     }
 
     fn run_phases(&mut self) -> Result<(), Stop> {
         self.init_nodes()?;
-        self.open_setup_clients();
+        self.set_up_nodes()?;
         self.main_phase()?;
         if self.workload.final_op().is_some() {
             self.final_phase()?;
+        } else {
+            self.nemesis.end_schedule();
         }
         Ok(())
     }
 
     fn init_nodes(&mut self) -> Result<(), Stop> {
         let now = self.backend.now();
-        self.init_deadline = now + self.settings.init_timeout;
+        self.handshake_deadline = now + self.settings.init_timeout;
         let node_ids: Vec<Value> = self
             .settings
             .node_ids
@@ -232,32 +266,58 @@ impl<'a, B: Backend> Engine<'a, B> {
             });
             self.send(now, client, Addr::Node(node as u32), to_raw(&body));
         }
-        self.drive(|engine, now| {
-            if !engine.awaiting_init.contains(&true) {
-                return Ok(true);
-            }
-            if now >= engine.init_deadline {
-                let node = engine.awaiting_init.iter().position(|w| *w).unwrap_or(0);
-                return Err(Failure::of(
-                    node,
-                    format!(
-                        "node {} did not answer init within {} ms (expected {{\"type\":\"init_ok\",\"in_reply_to\":1}})",
-                        engine.settings.node_ids[node],
-                        engine.settings.init_timeout / MS
-                    ),
-                ));
-            }
-            Ok(false)
-        })
+        self.drive(Self::handshakes_done)
     }
 
-    /// Maelstrom opens one setup client per node after init; workers' client ids start
-    /// after them, so client numbering matches Maelstrom's.
-    fn open_setup_clients(&mut self) {
-        for _ in 0..self.settings.node_ids.len() {
-            self.book.open_client();
-            self.owners.push(ClientOwner::Setup);
+    /// Init and setup are handshakes: one request per node, every reply due by a
+    /// deadline.
+    fn handshakes_done(&self, now: Nanos) -> Result<bool, Stop> {
+        if !self.awaiting.contains(&true) {
+            return Ok(true);
         }
+        if now < self.handshake_deadline {
+            return Ok(false);
+        }
+        let node = self.awaiting.iter().position(|w| *w).unwrap_or(0);
+        let name = &self.settings.node_ids[node];
+        Err(Failure::of(
+            node,
+            if self.phase == Phase::Init {
+                format!(
+                    "node {name} did not answer init within {} ms (expected {{\"type\":\"init_ok\",\"in_reply_to\":1}})",
+                    self.settings.init_timeout / MS
+                )
+            } else {
+                format!(
+                    "node {name} did not answer its setup request within {} ms",
+                    self.settings.setup_timeout / MS
+                )
+            },
+        ))
+    }
+
+    /// Maelstrom opens one setup client per node after init (so workers' client ids
+    /// start after them); workloads with a setup request send it from there.
+    fn set_up_nodes(&mut self) -> Result<(), Stop> {
+        let now = self.backend.now();
+        self.phase = Phase::Setup;
+        self.handshake_deadline = now + self.settings.setup_timeout;
+        for node in 0..self.settings.node_ids.len() {
+            let client = self.book.open_client();
+            self.owners.push(ClientOwner::Setup(node));
+            let request = self.workload.setup_request(node);
+            self.awaiting[node] = request.is_some();
+            if let Some(mut body) = request {
+                body.insert("msg_id".into(), Value::from(1));
+                self.send(
+                    now,
+                    client,
+                    Addr::Node(node as u32),
+                    to_raw(&Value::Object(body)),
+                );
+            }
+        }
+        self.drive(Self::handshakes_done)
     }
 
     fn main_phase(&mut self) -> Result<(), Stop> {
@@ -269,6 +329,7 @@ impl<'a, B: Backend> Engine<'a, B> {
         if self.settings.rate > 0.0 {
             self.next_op_at = Some(now);
         }
+        self.nemesis.begin(now);
         self.drive(|engine, now| {
             let Phase::Main { end } = engine.phase else {
                 return Ok(true);
@@ -281,6 +342,8 @@ impl<'a, B: Backend> Engine<'a, B> {
 
     fn final_phase(&mut self) -> Result<(), Stop> {
         let now = self.backend.now();
+        let healed = self.nemesis.heal_all(self.net.faults_mut());
+        self.record_nemesis(now, healed);
         self.phase = Phase::Recovery {
             end: now + self.settings.recovery_time,
         };
@@ -317,7 +380,7 @@ impl<'a, B: Backend> Engine<'a, B> {
 
     fn next_wake(&self, now: Nanos) -> Nanos {
         let phase_deadline = match self.phase {
-            Phase::Init => Some(self.init_deadline),
+            Phase::Init | Phase::Setup => Some(self.handshake_deadline),
             Phase::Main { end } | Phase::Recovery { end } => Some(end),
             Phase::Final => None,
         };
@@ -326,6 +389,7 @@ impl<'a, B: Backend> Engine<'a, B> {
             self.net.next_deadline(),
             self.timeouts.peek().map(|Reverse((t, _, _))| *t),
             self.closed_stdout.iter().map(|(t, _)| *t).min(),
+            self.nemesis.next_due(),
             issue,
             phase_deadline,
         ]
@@ -336,6 +400,16 @@ impl<'a, B: Backend> Engine<'a, B> {
     }
 
     fn do_due_work(&mut self, now: Nanos) -> Result<(), Stop> {
+        if let Phase::Main { end } = self.phase {
+            if now >= end {
+                self.nemesis.end_schedule();
+            } else if self.nemesis.next_due().is_some_and(|at| at <= now) {
+                let events =
+                    self.nemesis
+                        .fire_due(now, self.net.faults_mut(), &self.settings.node_ids);
+                self.record_nemesis(now, events);
+            }
+        }
         self.issue_due_ops(now);
         while let Some(packet) = self.net.pop_due(now) {
             self.deliver(packet, now)?;
@@ -384,8 +458,12 @@ impl<'a, B: Backend> Engine<'a, B> {
                         break;
                     };
                     self.invoke(worker, invocation, now);
+                    // Stagger from the scheduled time, not from when the loop got to it,
+                    // so wake-up latency does not erode the rate; but never catch up on
+                    // a backlog (workers all busy) with a burst.
+                    let base = if now - at < MAX_SCHEDULE_LAG { at } else { now };
                     let delay = self.schedule_rng.gen_range(0.0..2.0 / self.settings.rate);
-                    self.next_op_at = Some(now + (delay * 1e9) as Nanos);
+                    self.next_op_at = Some(base + (delay * 1e9) as Nanos);
                 }
             }
             Phase::Final => {
@@ -400,7 +478,7 @@ impl<'a, B: Backend> Engine<'a, B> {
                     }
                 }
             }
-            Phase::Init | Phase::Recovery { .. } => {}
+            Phase::Init | Phase::Setup | Phase::Recovery { .. } => {}
         }
     }
 
@@ -452,6 +530,24 @@ impl<'a, B: Backend> Engine<'a, B> {
             Addr::Node(node as u32),
             to_raw(&Value::Object(body)),
         );
+    }
+
+    fn record_nemesis(&mut self, now: Nanos, events: Vec<NemesisEvent>) {
+        for event in events {
+            for (value, _) in [(event.invoke_value, 0), (event.completion_value, 1)] {
+                self.history.record(OpRecord {
+                    time: now - self.phase_start,
+                    kind: OpType::Info,
+                    process: Process::Nemesis,
+                    f: event.f,
+                    value,
+                    error: None,
+                    exception: None,
+                    final_read: false,
+                    node: None,
+                });
+            }
+        }
     }
 
     fn complete(&mut self, worker: usize, completion: Completion, now: Nanos) {
@@ -530,48 +626,51 @@ impl<'a, B: Backend> Engine<'a, B> {
             }
             Addr::Client(k) => {
                 match self.owners[k as usize] {
-                    ClientOwner::Init(node) => self.on_init_reply(node, &packet)?,
+                    ClientOwner::Init(node) | ClientOwner::Setup(node) => {
+                        self.on_handshake_reply(node, &packet)?
+                    }
                     ClientOwner::Worker(worker) => self.on_client_reply(worker, &packet, now),
-                    ClientOwner::Setup | ClientOwner::Retired => {}
+                    ClientOwner::Retired => {}
                 }
                 Ok(())
             }
         }
     }
 
-    fn on_init_reply(&mut self, node: NodeIndex, packet: &Packet) -> Result<(), Stop> {
-        let body: Option<Map<String, Value>> = serde_json::from_str(packet.body.get()).ok();
-        let Some(body) = body else {
+    fn on_handshake_reply(&mut self, node: NodeIndex, packet: &Packet) -> Result<(), Stop> {
+        let name = &self.settings.node_ids[node];
+        let what = if self.phase == Phase::Init {
+            "init"
+        } else {
+            "its setup request"
+        };
+        let Ok(body) = serde_json::from_str::<Map<String, Value>>(packet.body.get()) else {
             return Err(Failure::of(
                 node,
                 format!(
-                    "node {} answered init with a body that is not a JSON object: {}",
-                    self.settings.node_ids[node],
+                    "node {name} answered {what} with a body that is not a JSON object: {}",
                     packet.body.get()
                 ),
             ));
         };
-        if body.get("in_reply_to").and_then(Value::as_u64) != Some(1) {
+        if !self.awaiting[node] || body.get("in_reply_to").and_then(Value::as_u64) != Some(1) {
             return Ok(());
         }
-        match body.get("type").and_then(Value::as_str) {
-            Some("init_ok") => {
-                self.awaiting_init[node] = false;
+        let verdict = match body.get("type").and_then(Value::as_str) {
+            Some("error") => Err("an error".to_string()),
+            Some("init_ok") if self.phase == Phase::Init => Ok(()),
+            _ if self.phase == Phase::Init => Err("something other than init_ok".to_string()),
+            _ => self.workload.check_setup_reply(&body),
+        };
+        match verdict {
+            Ok(()) => {
+                self.awaiting[node] = false;
                 Ok(())
             }
-            Some("error") => Err(Failure::of(
+            Err(reason) => Err(Failure::of(
                 node,
                 format!(
-                    "node {} answered init with an error: {}",
-                    self.settings.node_ids[node],
-                    packet.body.get()
-                ),
-            )),
-            _ => Err(Failure::of(
-                node,
-                format!(
-                    "node {} answered init with {} but an init_ok message was expected",
-                    self.settings.node_ids[node],
+                    "node {name} answered {what} with {reason}: {}",
                     packet.body.get()
                 ),
             )),
@@ -649,6 +748,7 @@ impl<'a, B: Backend> Engine<'a, B> {
                     self.settings.node_ids[node],
                     match self.phase {
                         Phase::Init => "init phase",
+                        Phase::Setup => "setup phase",
                         Phase::Main { .. } => "main phase",
                         Phase::Recovery { .. } => "recovery wait",
                         Phase::Final => "final phase",

@@ -19,6 +19,8 @@ pub mod cli;
 pub mod config;
 pub mod edn;
 pub mod engine;
+pub mod journal;
+pub mod nemesis;
 pub mod net;
 pub mod process;
 pub mod recorder;

@@ -5,7 +5,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
-use rand::Rng;
+use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -79,10 +79,13 @@ impl AddressBook {
 pub enum LatencyDist {
     /// Exactly the mean.
     Constant,
-    /// Integer milliseconds uniform in [0, 2·mean).
+    /// Whole milliseconds uniform in [0, 2·mean).
     Uniform,
     /// Exponential with the given mean, truncated to whole milliseconds.
     Exponential,
+    /// Normal with the given mean and a standard deviation of mean/4, truncated to
+    /// whole milliseconds and at 0.
+    Normal,
 }
 
 impl LatencyDist {
@@ -92,8 +95,9 @@ impl LatencyDist {
             "constant" => Ok(LatencyDist::Constant),
             "uniform" => Ok(LatencyDist::Uniform),
             "exponential" => Ok(LatencyDist::Exponential),
+            "normal" => Ok(LatencyDist::Normal),
             other => Err(format!(
-                "--latency-dist expects constant, uniform or exponential, got {other:?}"
+                "--latency-dist expects constant, uniform, exponential or normal, got {other:?}"
             )),
         }
     }
@@ -109,14 +113,70 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn draw_ms(&self, rng: &mut ChaCha8Rng) -> u64 {
-        match (self.dist, self.mean_ms) {
-            (_, 0) | (LatencyDist::Constant, _) => self.mean_ms,
-            (LatencyDist::Uniform, mean) => rng.gen_range(0..2 * mean),
-            (LatencyDist::Exponential, mean) => {
-                let u: f64 = rng.gen_range(f64::EPSILON..1.0);
-                (-u.ln() * mean as f64) as u64
+    /// Reject settings that make a distribution degenerate (Maelstrom hangs on a
+    /// uniform distribution with mean 0 and divides by zero on an exponential one).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.mean_ms == 0 && self.dist != LatencyDist::Constant {
+            return Err(format!(
+                "--latency-dist {} needs --latency greater than 0 (with mean 0 every \
+                 message would have latency 0; use the default constant distribution)",
+                match self.dist {
+                    LatencyDist::Uniform => "uniform",
+                    LatencyDist::Exponential => "exponential",
+                    _ => "normal",
+                }
+            ));
+        }
+        Ok(())
+    }
+
+    /// Draw a latency in nanoseconds from two uniform numbers in [0, 1).
+    fn draw(&self, u1: f64, u2: f64) -> Nanos {
+        let mean = self.mean_ms as f64;
+        let ms = match self.dist {
+            LatencyDist::Constant => mean,
+            LatencyDist::Uniform => (u1 * 2.0 * mean).floor(),
+            LatencyDist::Exponential => (-(1.0 - u1).ln() * mean).floor(),
+            LatencyDist::Normal => {
+                let z = (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                (mean + z * mean / 4.0).max(0.0).floor()
             }
+        };
+        ms as Nanos * MS
+    }
+}
+
+const MS: Nanos = 1_000_000;
+
+/// The fault settings currently in force on node↔node links. Clients are never
+/// affected.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// `cut[dest * n + src]`: dest drops messages from src (a partition's grudge).
+    pub cut: Option<Vec<bool>>,
+    /// Probability that a message is lost (drop fault).
+    pub drop_rate: f64,
+    /// Probability that a message is delivered twice (duplicate fault).
+    pub duplicate_rate: f64,
+    /// Latency multiplier and jitter while the latency fault is on.
+    pub slow: Option<SlowLinks>,
+}
+
+/// The latency fault's rule: a message's latency becomes `factor ×` its normal draw
+/// plus a uniform jitter in [0, jitter), so messages also reorder.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlowLinks {
+    /// Multiplier of the normal latency.
+    pub factor: u64,
+    /// Exclusive upper bound of the added jitter.
+    pub jitter: Nanos,
+}
+
+impl Faults {
+    fn is_cut(&self, n: usize, src: Addr, dest: Addr) -> bool {
+        match (&self.cut, src, dest) {
+            (Some(cut), Addr::Node(s), Addr::Node(d)) => cut[d as usize * n + s as usize],
+            _ => false,
         }
     }
 }
@@ -174,6 +234,12 @@ pub struct NetStats {
     pub clients: Counts,
     /// Every other message (node↔node, node↔service).
     pub servers: Counts,
+    /// Messages lost to partitions.
+    pub partitioned: u64,
+    /// Messages lost to the drop fault.
+    pub dropped: u64,
+    /// Extra copies made by the duplicate fault.
+    pub duplicated: u64,
 }
 
 impl NetStats {
@@ -195,52 +261,195 @@ impl NetStats {
             "all": class(all, true),
             "clients": class(self.clients, false),
             "servers": class(self.servers, true),
+            "lost": {"partitioned": self.partitioned, "dropped": self.dropped},
+            "duplicated": self.duplicated,
         })
     }
 }
 
-/// The network: in-flight messages ordered by deadline, ids, latency and statistics.
+/// What became of a message handed to the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// In flight, due at the deadline.
+    Queued,
+    /// Lost to a partition.
+    Partitioned,
+    /// Lost to the drop fault.
+    Dropped,
+}
+
+/// Observes every network event; the journal implements it.
+pub trait NetObserver {
+    /// A message entered the network (`copy_of` is set for duplicates).
+    fn sent(&mut self, now: Nanos, packet: &Packet, link_seq: u64, copy_of: Option<u64>);
+    /// A message was delivered.
+    fn delivered(&mut self, now: Nanos, packet: &Packet);
+    /// A message was lost, and why.
+    fn lost(&mut self, now: Nanos, packet: &Packet, fate: Fate);
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+
+impl NetObserver for NoObserver {
+    fn sent(&mut self, _: Nanos, _: &Packet, _: u64, _: Option<u64>) {}
+    fn delivered(&mut self, _: Nanos, _: &Packet) {}
+    fn lost(&mut self, _: Nanos, _: &Packet, _: Fate) {}
+}
+
+/// Per-message random decisions, keyed by (link, per-link sequence number) rather than
+/// drawn in arrival order, so a seed reproduces them whatever the thread timing: each
+/// message owns a fixed window of the ChaCha stream of its link.
+struct LinkDraws {
+    rng: ChaCha8Rng,
+    seq: HashMap<(u32, u32), u64>,
+}
+
+/// 32-bit words of the stream reserved per message (eight u64 draws).
+const WORDS_PER_MESSAGE: u128 = 16;
+
+impl LinkDraws {
+    fn next(&mut self, src: u32, dest: u32) -> (u64, [f64; 6]) {
+        let seq = self.seq.entry((src, dest)).or_insert(0);
+        let this = *seq;
+        *seq += 1;
+        self.rng.set_stream(((src as u64) << 32) | dest as u64);
+        self.rng.set_word_pos(this as u128 * WORDS_PER_MESSAGE);
+        let mut u = [0.0; 6];
+        for x in &mut u {
+            *x = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        }
+        (this, u)
+    }
+}
+
+/// The network: in-flight messages ordered by deadline, ids, latency, faults and
+/// statistics.
 pub struct Network {
     next_id: u64,
+    node_count: usize,
     latency: Latency,
-    rng: ChaCha8Rng,
+    draws: LinkDraws,
+    faults: Faults,
     in_flight: BinaryHeap<Reverse<InFlight>>,
     stats: NetStats,
+    observer: Box<dyn NetObserver>,
+    lateness: Option<hdrhistogram::Histogram<u64>>,
 }
 
 impl Network {
-    /// An empty network whose latency draws come from `rng`.
-    pub fn new(latency: Latency, rng: ChaCha8Rng) -> Network {
+    /// An empty network for `node_count` nodes whose random decisions come from `rng`.
+    pub fn new(node_count: usize, latency: Latency, rng: ChaCha8Rng) -> Network {
         Network {
             next_id: 0,
+            node_count,
             latency,
-            rng,
+            draws: LinkDraws {
+                rng,
+                seq: HashMap::new(),
+            },
+            faults: Faults::default(),
             in_flight: BinaryHeap::new(),
             stats: NetStats::default(),
+            observer: Box::new(NoObserver),
+            lateness: None,
         }
     }
 
-    /// Accept a message at time `now`; returns its id.
-    pub fn send(&mut self, now: Nanos, src: Addr, dest: Addr, body: Box<RawValue>) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        let via_client = src.is_client() || dest.is_client();
-        let delay_ms = if via_client {
-            0
-        } else {
-            self.latency.draw_ms(&mut self.rng)
+    /// Report every event to `observer` from now on.
+    pub fn observe(&mut self, observer: Box<dyn NetObserver>) {
+        self.observer = observer;
+    }
+
+    /// Record how late each delivery is (actual minus scheduled), for benchmarks.
+    pub fn measure_lateness(&mut self) {
+        self.lateness = Some(hdrhistogram::Histogram::new(3).expect("valid histogram"));
+    }
+
+    /// Delivery lateness in nanoseconds, if measured.
+    pub fn lateness(&self) -> Option<&hdrhistogram::Histogram<u64>> {
+        self.lateness.as_ref()
+    }
+
+    /// The faults in force; nemeses change them.
+    pub fn faults_mut(&mut self) -> &mut Faults {
+        &mut self.faults
+    }
+
+    /// Accept a message at time `now`; returns its id and what became of it.
+    ///
+    /// Messages touching a client have zero latency and are never faulted. Others get
+    /// a latency draw and, while faults are on, may be lost or duplicated. A
+    /// partition applies both when a message is sent and when it is due: it is lost if
+    /// its link is cut at either moment.
+    pub fn send(&mut self, now: Nanos, src: Addr, dest: Addr, body: Box<RawValue>) -> (u64, Fate) {
+        let id = self.take_id();
+        let packet = Packet {
+            id,
+            src,
+            dest,
+            body,
         };
-        self.class_mut(via_client).send += 1;
-        self.in_flight.push(Reverse(InFlight {
-            deadline: now + delay_ms * 1_000_000,
-            packet: Packet {
-                id,
+        let (Addr::Node(s), Addr::Node(d)) = (src, dest) else {
+            self.stats.clients.send += 1;
+            self.observer.sent(now, &packet, 0, None);
+            self.enqueue(now, packet);
+            return (id, Fate::Queued);
+        };
+        self.stats.servers.send += 1;
+        let (seq, u) = self.draws.next(s, d);
+        self.observer.sent(now, &packet, seq, None);
+        if self.faults.is_cut(self.node_count, src, dest) {
+            self.stats.partitioned += 1;
+            self.observer.lost(now, &packet, Fate::Partitioned);
+            return (id, Fate::Partitioned);
+        }
+        if u[1] < self.faults.drop_rate {
+            self.stats.dropped += 1;
+            self.observer.lost(now, &packet, Fate::Dropped);
+            return (id, Fate::Dropped);
+        }
+        let duplicate = u[2] < self.faults.duplicate_rate;
+        let delay = self.delay(u[0], u[3], u[4]);
+        if duplicate {
+            let copy = Packet {
+                id: self.take_id(),
                 src,
                 dest,
-                body,
-            },
+                body: packet.body.clone(),
+            };
+            self.stats.servers.send += 1;
+            self.stats.duplicated += 1;
+            self.observer.sent(now, &copy, seq, Some(id));
+            let copy_delay = self.delay(u[5], u[3], u[4]);
+            self.in_flight.push(Reverse(InFlight {
+                deadline: now + copy_delay,
+                packet: copy,
+            }));
+        }
+        self.in_flight.push(Reverse(InFlight {
+            deadline: now + delay,
+            packet,
         }));
+        (id, Fate::Queued)
+    }
+
+    fn delay(&self, u_latency: f64, u_normal: f64, u_jitter: f64) -> Nanos {
+        let base = self.latency.draw(u_latency, u_normal);
+        match self.faults.slow {
+            Some(slow) => base * slow.factor + (u_jitter * slow.jitter as f64) as Nanos,
+            None => base,
+        }
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
         id
+    }
+
+    fn enqueue(&mut self, deadline: Nanos, packet: Packet) {
+        self.in_flight.push(Reverse(InFlight { deadline, packet }));
     }
 
     /// The id the next message sent will get.
@@ -253,15 +462,30 @@ impl Network {
         self.in_flight.peek().map(|Reverse(m)| m.deadline)
     }
 
-    /// Take the next message due at or before `now`, counting its delivery.
+    /// Take the next message due at or before `now` that survives the partition check
+    /// at delivery, counting its delivery.
     pub fn pop_due(&mut self, now: Nanos) -> Option<Packet> {
-        if self.next_deadline()? > now {
-            return None;
+        loop {
+            if self.next_deadline()? > now {
+                return None;
+            }
+            let Reverse(InFlight { packet, deadline }) = self.in_flight.pop()?;
+            if self.faults.is_cut(self.node_count, packet.src, packet.dest) {
+                self.stats.partitioned += 1;
+                self.observer.lost(now, &packet, Fate::Partitioned);
+                continue;
+            }
+            if let Some(lateness) = &mut self.lateness {
+                let _ = lateness.record(now - deadline);
+            }
+            if packet.src.is_client() || packet.dest.is_client() {
+                self.stats.clients.recv += 1;
+            } else {
+                self.stats.servers.recv += 1;
+            }
+            self.observer.delivered(now, &packet);
+            return Some(packet);
         }
-        let Reverse(InFlight { packet, .. }) = self.in_flight.pop()?;
-        let via_client = packet.src.is_client() || packet.dest.is_client();
-        self.class_mut(via_client).recv += 1;
-        Some(packet)
     }
 
     /// Statistics so far.
@@ -269,12 +493,9 @@ impl Network {
         self.stats
     }
 
-    fn class_mut(&mut self, via_client: bool) -> &mut Counts {
-        if via_client {
-            &mut self.stats.clients
-        } else {
-            &mut self.stats.servers
-        }
+    /// Flush the observer (the journal) and stop observing.
+    pub fn close_observer(&mut self) {
+        self.observer = Box::new(NoObserver);
     }
 }
 
@@ -287,38 +508,156 @@ mod tests {
         RawValue::from_string(s.to_string()).unwrap()
     }
 
+    fn net(mean_ms: u64, dist: LatencyDist) -> Network {
+        Network::new(3, Latency { mean_ms, dist }, ChaCha8Rng::seed_from_u64(1))
+    }
+
+    const N0: Addr = Addr::Node(0);
+    const N1: Addr = Addr::Node(1);
+    const N2: Addr = Addr::Node(2);
+    const C0: Addr = Addr::Client(0);
+
     #[test]
     fn client_traffic_is_immediate_and_server_traffic_waits_for_latency() {
-        let latency = Latency {
-            mean_ms: 100,
-            dist: LatencyDist::Constant,
-        };
-        let mut net = Network::new(latency, ChaCha8Rng::seed_from_u64(1));
-        let (n0, n1, c0) = (Addr::Node(0), Addr::Node(1), Addr::Client(0));
-        assert_eq!(net.send(0, n0, n1, raw("{}")), 0);
-        assert_eq!(net.send(0, c0, n0, raw("{}")), 1);
+        let mut net = net(100, LatencyDist::Constant);
+        assert_eq!(net.send(0, N0, N1, raw("{}")), (0, Fate::Queued));
+        assert_eq!(net.send(0, C0, N0, raw("{}")).0, 1);
         assert_eq!(net.pop_due(0).unwrap().id, 1);
         assert!(net.pop_due(99_999_999).is_none());
         assert_eq!(net.next_deadline(), Some(100_000_000));
         assert_eq!(net.pop_due(100_000_000).unwrap().id, 0);
-        let stats = net.stats();
-        assert_eq!(stats.clients, Counts { send: 1, recv: 1 });
-        assert_eq!(stats.servers, Counts { send: 1, recv: 1 });
-        let j = stats.to_json(4);
-        assert_eq!(j["all"]["msgs-per-op"], json!(0.5));
-        assert_eq!(j["servers"]["msg-count"], json!(1));
-        assert!(j["clients"].get("msgs-per-op").is_none());
+    }
+
+    #[test]
+    fn statistics_on_a_small_hand_computed_run() {
+        // 2 client ops (request + reply each), 3 node↔node messages of which one is
+        // partitioned: clients 4/4, servers 3 sent / 2 delivered; 2 ops.
+        let mut net = net(0, LatencyDist::Constant);
+        net.send(0, C0, N0, raw("{}"));
+        net.send(0, N0, C0, raw("{}"));
+        net.send(0, C0, N1, raw("{}"));
+        net.send(0, N1, C0, raw("{}"));
+        net.send(0, N0, N1, raw("{}"));
+        net.send(0, N1, N2, raw("{}"));
+        let mut cut = vec![false; 9];
+        cut[2 * 3] = true; // n2 drops from n0
+        net.faults_mut().cut = Some(cut);
+        assert_eq!(net.send(0, N0, N2, raw("{}")).1, Fate::Partitioned);
+        while net.pop_due(0).is_some() {}
+        let j = net.stats().to_json(2);
+        assert_eq!(
+            j["clients"],
+            json!({"send-count": 4, "recv-count": 4, "msg-count": 4})
+        );
+        assert_eq!(
+            j["servers"],
+            json!({"send-count": 3, "recv-count": 2, "msg-count": 3, "msgs-per-op": 1.5})
+        );
+        assert_eq!(j["all"]["msgs-per-op"], json!(3.5));
+        assert_eq!(j["all"]["recv-count"], json!(6));
+        assert_eq!(j["lost"]["partitioned"], json!(1));
+    }
+
+    #[test]
+    fn a_partition_also_applies_at_delivery_time() {
+        let mut net = net(100, LatencyDist::Constant);
+        net.send(0, N0, N1, raw("{}"));
+        let mut cut = vec![false; 9];
+        cut[3] = true; // n1 drops from n0
+        net.faults_mut().cut = Some(cut);
+        assert!(net.pop_due(200_000_000).is_none());
+        assert_eq!(net.stats().partitioned, 1);
+        // Clients are never partitioned.
+        net.send(0, C0, N1, raw("{}"));
+        assert!(net.pop_due(0).is_some());
+    }
+
+    #[test]
+    fn drop_and_duplicate_faults_apply_to_node_links_only() {
+        let mut net = net(0, LatencyDist::Constant);
+        net.faults_mut().drop_rate = 1.0;
+        assert_eq!(net.send(0, N0, N1, raw("{}")).1, Fate::Dropped);
+        assert_eq!(net.send(0, C0, N1, raw("{}")).1, Fate::Queued);
+        net.faults_mut().drop_rate = 0.0;
+        net.faults_mut().duplicate_rate = 1.0;
+        let (id, _) = net.send(0, N0, N1, raw(r#"{"a":1}"#));
+        let delivered: Vec<Packet> = std::iter::from_fn(|| net.pop_due(0)).collect();
+        assert_eq!(delivered.len(), 3);
+        let copies: Vec<&Packet> = delivered
+            .iter()
+            .filter(|p| p.dest == N1 && p.src == N0)
+            .collect();
+        assert_eq!(copies.len(), 2);
+        assert_ne!(copies[0].id, copies[1].id);
+        assert!(copies.iter().any(|p| p.id == id));
+        assert_eq!(copies[0].body.get(), copies[1].body.get());
+        assert_eq!(net.stats().duplicated, 1);
+    }
+
+    #[test]
+    fn decisions_depend_on_link_and_sequence_not_on_arrival_order() {
+        let latencies = |order: &[(Addr, Addr)]| {
+            let mut net = net(100, LatencyDist::Exponential);
+            let mut by_link: HashMap<(u32, u32), Vec<Nanos>> = HashMap::new();
+            for (src, dest) in order {
+                let before = net.next_id();
+                net.send(0, *src, *dest, raw("1"));
+                assert_eq!(net.next_id(), before + 1);
+            }
+            while let Some(deadline) = net.next_deadline() {
+                let p = net.pop_due(deadline).unwrap();
+                let (Addr::Node(s), Addr::Node(d)) = (p.src, p.dest) else {
+                    unreachable!()
+                };
+                by_link.entry((s, d)).or_default().push(deadline);
+            }
+            let mut v: Vec<_> = by_link.into_iter().collect();
+            v.sort();
+            v
+        };
+        let a = latencies(&[(N0, N1), (N0, N1), (N1, N2), (N0, N1)]);
+        let b = latencies(&[(N1, N2), (N0, N1), (N0, N1), (N0, N1)]);
+        assert_eq!(a, b);
+        assert_eq!(a[0].1.len(), 3);
+        assert!(
+            a[0].1.iter().any(|d| *d != 100_000_000),
+            "exponential draws vary"
+        );
+    }
+
+    #[test]
+    fn distributions_have_roughly_their_mean_and_degenerate_ones_are_rejected() {
+        for dist in [
+            LatencyDist::Uniform,
+            LatencyDist::Exponential,
+            LatencyDist::Normal,
+        ] {
+            let mut net = net(100, dist);
+            let n = 4000;
+            for _ in 0..n {
+                net.send(0, N0, N1, raw("1"));
+            }
+            let mut total = 0;
+            while let Some(deadline) = net.next_deadline() {
+                net.pop_due(deadline);
+                total += deadline;
+            }
+            let mean_ms = total as f64 / n as f64 / 1e6;
+            assert!((90.0..110.0).contains(&mean_ms), "{dist:?} mean {mean_ms}");
+            assert!(Latency { mean_ms: 0, dist }.validate().is_err());
+        }
+        let constant = Latency {
+            mean_ms: 0,
+            dist: LatencyDist::Constant,
+        };
+        assert!(constant.validate().is_ok());
     }
 
     #[test]
     fn equal_deadlines_deliver_in_send_order() {
-        let latency = Latency {
-            mean_ms: 0,
-            dist: LatencyDist::Uniform,
-        };
-        let mut net = Network::new(latency, ChaCha8Rng::seed_from_u64(1));
+        let mut net = net(0, LatencyDist::Constant);
         for _ in 0..5 {
-            net.send(7, Addr::Node(0), Addr::Node(1), raw("1"));
+            net.send(7, N0, N1, raw("1"));
         }
         let ids: Vec<u64> = std::iter::from_fn(|| net.pop_due(7).map(|p| p.id)).collect();
         assert_eq!(ids, vec![0, 1, 2, 3, 4]);

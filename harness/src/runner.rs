@@ -12,6 +12,7 @@ use crate::backend::Backend;
 use crate::config::{reproduce_command, TestConfig};
 use crate::edn::{to_edn, Keys};
 use crate::engine::{Engine, EngineSettings, Stop};
+use crate::journal::{self, Journal};
 use crate::process::{resolve_bin, ProcessBackend, SpawnSpec};
 use crate::recorder::HistoryRecorder;
 use crate::report::{summary, RunFacts};
@@ -132,13 +133,22 @@ pub fn run_test(config: &TestConfig) -> i32 {
         time_limit: (config.time_limit_secs * NS_PER_SEC) as u64,
         rpc_timeout: config.rpc_timeout_ms * 1_000_000,
         init_timeout: 10_000_000_000,
+        setup_timeout: 5_000_000_000,
         recovery_time: (config.recovery_time_secs * NS_PER_SEC) as u64,
         latency: config.latency,
         seed,
         log_net_send: config.log_net_send,
         log_net_recv: config.log_net_recv,
+        nemesis: config.nemesis.clone(),
+        measure_lateness: false,
     };
-    let outcome = Engine::new(&mut backend, settings, workload.as_mut(), &mut history).run();
+    let journal_path = run_dir.file("net-journal.jsonl");
+    let mut engine = Engine::new(&mut backend, settings, workload.as_mut(), &mut history);
+    match Journal::create(&journal_path, &config.node_ids) {
+        Ok(journal) => engine.observe_network(Box::new(journal)),
+        Err(e) => eprintln!("straum: cannot write the network journal: {e}"),
+    }
+    let outcome = engine.run();
     let stop_report = outcome
         .stopped
         .as_ref()
@@ -170,7 +180,12 @@ pub fn run_test(config: &TestConfig) -> i32 {
             }
         }
         _ => {
-            let analysis = analyze(workload.as_ref(), &ops, &outcome.net, config.availability);
+            let mut analysis = analyze(workload.as_ref(), &ops, &outcome.net, config.availability);
+            if let Ok(mut events) = journal::read(&journal_path, outcome.main_start) {
+                if let Some(extra) = workload.analyze_network(&ops, &mut events) {
+                    analysis.checkers.push(extra);
+                }
+            }
             results = analysis.to_json();
             let facts = RunFacts {
                 workload: &config.workload,

@@ -12,8 +12,10 @@ pub enum Stream {
     Operations = 1,
     /// Delays between operations.
     Schedule = 2,
-    /// Network latency draws.
-    Latency = 3,
+    /// Per-message network decisions (latency, loss, duplication), keyed by link.
+    Network = 3,
+    /// Fault schedules and shapes.
+    Nemesis = 4,
 }
 
 impl Stream {
@@ -21,6 +23,16 @@ impl Stream {
     pub fn rng(self, seed: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(self as u64);
+        rng
+    }
+}
+
+impl Stream {
+    /// The generator for one of several independent users of this purpose (e.g. the
+    /// i-th fault of the nemesis).
+    pub fn sub_rng(self, seed: u64, index: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (self as u64).rotate_left(32));
+        rng.set_stream(1 + index);
         rng
     }
 }

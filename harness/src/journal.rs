@@ -1,0 +1,183 @@
+//! The network journal: every send, delivery and loss appended to
+//! `net-journal.jsonl` as it happens, so memory stays bounded however long the run,
+//! and read back afterwards for analyses that follow messages.
+//!
+//! One JSON object per line: `t` (ns since the harness started), `e` (`send`, `recv`,
+//! `drop`), `id`, `src`, `dest`, `body`; sends between nodes add `seq` (the per-link
+//! sequence number that keys the message's random decisions) and duplicates `copy-of`;
+//! losses add `why` (`partition` or `drop`).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use straum_workloads::{NetEvent, NetEventKind};
+
+use crate::backend::Nanos;
+use crate::net::{Addr, Fate, NetObserver, Packet};
+
+/// Writes the journal.
+pub struct Journal {
+    out: Option<BufWriter<File>>,
+    node_names: Vec<String>,
+    line: Vec<u8>,
+}
+
+impl Journal {
+    /// A journal written to `path` for nodes called `node_names`.
+    pub fn create(path: &Path, node_names: &[String]) -> std::io::Result<Journal> {
+        Ok(Journal {
+            out: Some(BufWriter::with_capacity(1 << 20, File::create(path)?)),
+            node_names: node_names.to_vec(),
+            line: Vec::with_capacity(512),
+        })
+    }
+
+    fn write_name(&mut self, addr: Addr) {
+        match addr {
+            Addr::Node(i) => {
+                let name = &self.node_names[i as usize];
+                serde_json::to_writer(&mut self.line, name).expect("writing to a Vec");
+            }
+            Addr::Client(k) => {
+                self.line.extend_from_slice(format!("\"c{k}\"").as_bytes());
+            }
+        }
+    }
+
+    fn event(&mut self, now: Nanos, kind: &str, packet: &Packet, extra: &str) {
+        self.line.clear();
+        self.line.extend_from_slice(
+            format!(
+                "{{\"t\":{now},\"e\":\"{kind}\",\"id\":{},\"src\":",
+                packet.id
+            )
+            .as_bytes(),
+        );
+        self.write_name(packet.src);
+        self.line.extend_from_slice(b",\"dest\":");
+        self.write_name(packet.dest);
+        self.line.extend_from_slice(extra.as_bytes());
+        self.line.extend_from_slice(b",\"body\":");
+        self.line.extend_from_slice(packet.body.get().as_bytes());
+        self.line.extend_from_slice(b"}\n");
+        if let Some(out) = &mut self.out {
+            // A failing disk must not stop the run; the journal just ends there.
+            if out.write_all(&self.line).is_err() {
+                self.out = None;
+            }
+        }
+    }
+}
+
+impl NetObserver for Journal {
+    fn sent(&mut self, now: Nanos, packet: &Packet, link_seq: u64, copy_of: Option<u64>) {
+        let extra = match (packet.src, packet.dest, copy_of) {
+            (Addr::Node(_), Addr::Node(_), Some(original)) => {
+                format!(",\"seq\":{link_seq},\"copy-of\":{original}")
+            }
+            (Addr::Node(_), Addr::Node(_), None) => format!(",\"seq\":{link_seq}"),
+            _ => String::new(),
+        };
+        self.event(now, "send", packet, &extra);
+    }
+
+    fn delivered(&mut self, now: Nanos, packet: &Packet) {
+        self.event(now, "recv", packet, "");
+    }
+
+    fn lost(&mut self, now: Nanos, packet: &Packet, fate: Fate) {
+        let why = match fate {
+            Fate::Partitioned => ",\"why\":\"partition\"",
+            _ => ",\"why\":\"drop\"",
+        };
+        self.event(now, "drop", packet, why);
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if let Some(out) = &mut self.out {
+            let _ = out.flush();
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    t: u64,
+    e: &'a str,
+    id: u64,
+    src: String,
+    dest: String,
+    #[serde(borrow)]
+    body: &'a RawValue,
+}
+
+/// Read a journal back as events, times shifted so that `origin` is 0 (earlier events
+/// get 0). Unreadable lines are skipped.
+pub fn read(path: &Path, origin: Nanos) -> std::io::Result<impl Iterator<Item = NetEvent>> {
+    let reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    Ok(reader
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(move |text| {
+            let line: Line = serde_json::from_str(&text).ok()?;
+            let kind = match line.e {
+                "send" => NetEventKind::Send,
+                "recv" => NetEventKind::Recv,
+                _ => NetEventKind::Drop,
+            };
+            Some(NetEvent {
+                time: line.t.saturating_sub(origin),
+                kind,
+                id: line.id,
+                src: line.src,
+                dest: line.dest,
+                body: line.body.get().to_string(),
+            })
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_round_trips_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        {
+            let mut journal = Journal::create(&path, &["n0".into(), "n1".into()]).unwrap();
+            let body = RawValue::from_string(r#"{"type":"gossip","messages":[1]}"#.into()).unwrap();
+            let p = Packet {
+                id: 7,
+                src: Addr::Node(0),
+                dest: Addr::Node(1),
+                body,
+            };
+            journal.sent(10, &p, 3, None);
+            journal.delivered(20, &p);
+            journal.lost(30, &p, Fate::Partitioned);
+            let c = Packet {
+                id: 8,
+                src: Addr::Client(4),
+                dest: Addr::Node(1),
+                body: RawValue::from_string("{}".into()).unwrap(),
+            };
+            journal.sent(40, &c, 0, None);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().next().unwrap().contains("\"seq\":3"));
+        let events: Vec<NetEvent> = read(&path, 15).unwrap().collect();
+        assert_eq!(events.len(), 4);
+        assert_eq!(events[0].time, 0);
+        assert_eq!(events[1].kind, NetEventKind::Recv);
+        assert_eq!(events[1].time, 5);
+        assert_eq!(events[2].kind, NetEventKind::Drop);
+        assert_eq!(events[3].src, "c4");
+        assert_eq!(events[0].body, r#"{"type":"gossip","messages":[1]}"#);
+    }
+}

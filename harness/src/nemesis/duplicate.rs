@@ -1,0 +1,36 @@
+//! The duplicate fault: while on, each node↔node message is delivered twice with a
+//! fixed probability; the copy gets its own id and an independent latency draw.
+
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+use super::Fault;
+use crate::net::Faults;
+
+/// Random message duplication.
+pub struct Duplicate {
+    rate: f64,
+}
+
+impl Duplicate {
+    /// Duplication with probability `rate` while on.
+    pub fn new(rate: f64) -> Duplicate {
+        Duplicate { rate }
+    }
+}
+
+impl Fault for Duplicate {
+    fn functions(&self) -> (&'static str, &'static str) {
+        ("start-duplicate", "stop-duplicate")
+    }
+
+    fn start(&mut self, _: &mut ChaCha8Rng, faults: &mut Faults, _: &[String]) -> (Value, Value) {
+        faults.duplicate_rate = self.rate;
+        (json!(self.rate), json!({"duplicate-rate": self.rate}))
+    }
+
+    fn stop(&mut self, faults: &mut Faults) -> Value {
+        faults.duplicate_rate = 0.0;
+        json!("network-healed")
+    }
+}

@@ -1,0 +1,274 @@
+//! Fault injection. Each fault is one module implementing [`Fault`]; the [`Nemesis`]
+//! schedules every requested fault independently, Maelstrom-style: start at the
+//! beginning of the main phase, then alternate stop/start after uniform random delays
+//! in [0, 2 × `--nemesis-interval`), all drawn from the seed. Every start and stop is
+//! recorded in the history (process `nemesis`) with its exact shape.
+
+mod drop;
+mod duplicate;
+pub mod partition;
+mod slow;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+use crate::backend::Nanos;
+use crate::net::Faults;
+use crate::seed::Stream;
+
+pub use partition::PartitionShape;
+
+/// A fault that can be switched on and off.
+pub trait Fault {
+    /// The history functions for starting and stopping it, e.g.
+    /// `("start-partition", "stop-partition")`.
+    fn functions(&self) -> (&'static str, &'static str);
+
+    /// Switch the fault on. Returns the invocation value and the completion value (the
+    /// exact shape of what was done).
+    fn start(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        faults: &mut Faults,
+        nodes: &[String],
+    ) -> (Value, Value);
+
+    /// Switch the fault off. Returns the completion value.
+    fn stop(&mut self, faults: &mut Faults) -> Value;
+}
+
+/// What the user asked for with `--nemesis` and its options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NemesisSpec {
+    /// Fault names in the order given.
+    pub faults: Vec<String>,
+    /// Mean seconds between nemesis operations.
+    pub interval_secs: f64,
+    /// Partition shapes to choose from.
+    pub shapes: Vec<PartitionShape>,
+    /// Loss probability while the drop fault is on.
+    pub drop_rate: f64,
+    /// Duplication probability while the duplicate fault is on.
+    pub duplicate_rate: f64,
+    /// Mean node↔node latency (the latency fault scales it).
+    pub latency_mean_ms: u64,
+}
+
+/// Every fault name `--nemesis` accepts.
+pub const FAULT_NAMES: &[&str] = &["partition", "drop", "latency", "duplicate"];
+
+impl NemesisSpec {
+    /// Parse a comma-separated `--nemesis` value (spaces around commas allowed).
+    pub fn parse_faults(text: &str) -> Result<Vec<String>, String> {
+        let mut faults = Vec::new();
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if !FAULT_NAMES.contains(&name) {
+                return Err(format!(
+                    "--nemesis: unknown fault {name:?}; expected a comma-separated list of {}",
+                    FAULT_NAMES.join(", ")
+                ));
+            }
+            if !faults.iter().any(|f| f == name) {
+                faults.push(name.to_string());
+            }
+        }
+        Ok(faults)
+    }
+}
+
+/// One start or stop, for the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NemesisEvent {
+    /// `start-partition`, `stop-drop`, …
+    pub f: &'static str,
+    /// The invocation's value.
+    pub invoke_value: Value,
+    /// The completion's value.
+    pub completion_value: Value,
+}
+
+struct Scheduled {
+    fault: Box<dyn Fault>,
+    rng: ChaCha8Rng,
+    active: bool,
+    next_at: Option<Nanos>,
+}
+
+/// Schedules the requested faults.
+pub struct Nemesis {
+    scheduled: Vec<Scheduled>,
+    interval: f64,
+}
+
+impl Nemesis {
+    /// A nemesis for `spec`, its random choices drawn from `seed`.
+    pub fn new(spec: &NemesisSpec, seed: u64) -> Nemesis {
+        let scheduled = spec
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Scheduled {
+                fault: build(name, spec),
+                rng: Stream::Nemesis.sub_rng(seed, i as u64),
+                active: false,
+                next_at: None,
+            })
+            .collect();
+        Nemesis {
+            scheduled,
+            interval: spec.interval_secs,
+        }
+    }
+
+    /// True when no fault was requested.
+    pub fn is_empty(&self) -> bool {
+        self.scheduled.is_empty()
+    }
+
+    /// Start scheduling: every fault's first start is due at `now`.
+    pub fn begin(&mut self, now: Nanos) {
+        for s in &mut self.scheduled {
+            s.next_at = Some(now);
+        }
+    }
+
+    /// When the next start or stop is due.
+    pub fn next_due(&self) -> Option<Nanos> {
+        self.scheduled.iter().filter_map(|s| s.next_at).min()
+    }
+
+    /// Perform every start/stop due at `now`.
+    pub fn fire_due(
+        &mut self,
+        now: Nanos,
+        faults: &mut Faults,
+        nodes: &[String],
+    ) -> Vec<NemesisEvent> {
+        let mut events = Vec::new();
+        for s in &mut self.scheduled {
+            if s.next_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            let (start_f, stop_f) = s.fault.functions();
+            if s.active {
+                let value = s.fault.stop(faults);
+                events.push(NemesisEvent {
+                    f: stop_f,
+                    invoke_value: Value::Null,
+                    completion_value: value,
+                });
+            } else {
+                let (invoke_value, completion_value) = s.fault.start(&mut s.rng, faults, nodes);
+                events.push(NemesisEvent {
+                    f: start_f,
+                    invoke_value,
+                    completion_value,
+                });
+            }
+            s.active = !s.active;
+            let delay = s.rng.gen_range(0.0..2.0 * self.interval);
+            s.next_at = Some(now + (delay * 1e9) as Nanos);
+        }
+        events
+    }
+
+    /// Stop scheduling; faults in force stay in force.
+    pub fn end_schedule(&mut self) {
+        for s in &mut self.scheduled {
+            s.next_at = None;
+        }
+    }
+
+    /// Stop scheduling and switch every active fault off.
+    pub fn heal_all(&mut self, faults: &mut Faults) -> Vec<NemesisEvent> {
+        self.end_schedule();
+        let mut events = Vec::new();
+        for s in &mut self.scheduled {
+            if s.active {
+                s.active = false;
+                let value = s.fault.stop(faults);
+                events.push(NemesisEvent {
+                    f: s.fault.functions().1,
+                    invoke_value: Value::Null,
+                    completion_value: value,
+                });
+            }
+        }
+        events
+    }
+}
+
+fn build(name: &str, spec: &NemesisSpec) -> Box<dyn Fault> {
+    match name {
+        "partition" => Box::new(partition::Partition::new(spec.shapes.clone())),
+        "drop" => Box::new(drop::Drop::new(spec.drop_rate)),
+        "latency" => Box::new(slow::Slow::new(spec.latency_mean_ms)),
+        "duplicate" => Box::new(duplicate::Duplicate::new(spec.duplicate_rate)),
+        other => unreachable!("fault names are validated at parse time: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(faults: &[&str]) -> NemesisSpec {
+        NemesisSpec {
+            faults: faults.iter().map(|f| f.to_string()).collect(),
+            interval_secs: 1.0,
+            shapes: PartitionShape::ALL.to_vec(),
+            drop_rate: 0.3,
+            duplicate_rate: 0.2,
+            latency_mean_ms: 10,
+        }
+    }
+
+    fn schedule(seed: u64) -> Vec<(Nanos, &'static str, Value)> {
+        let nodes: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
+        let mut nemesis = Nemesis::new(&spec(&["partition", "drop"]), seed);
+        let mut faults = Faults::default();
+        nemesis.begin(0);
+        let mut out = Vec::new();
+        while let Some(at) = nemesis.next_due() {
+            if at > 30_000_000_000 {
+                break;
+            }
+            for e in nemesis.fire_due(at, &mut faults, &nodes) {
+                out.push((at, e.f, e.completion_value));
+            }
+        }
+        for e in nemesis.heal_all(&mut faults) {
+            out.push((0, e.f, e.completion_value));
+        }
+        assert!(faults.cut.is_none() && faults.drop_rate == 0.0, "healed");
+        out
+    }
+
+    #[test]
+    fn schedules_alternate_are_seeded_and_heal() {
+        let a = schedule(3);
+        assert_eq!(a, schedule(3));
+        assert_ne!(a, schedule(4));
+        assert_eq!(a[0].0, 0);
+        let partition: Vec<&str> = a
+            .iter()
+            .map(|e| e.1)
+            .filter(|f| f.ends_with("partition"))
+            .collect();
+        assert!(partition.len() > 4);
+        for pair in partition.windows(2) {
+            assert_ne!(pair[0], pair[1], "starts and stops alternate");
+        }
+        assert_eq!(partition.last(), Some(&"stop-partition"));
+    }
+
+    #[test]
+    fn parses_fault_lists() {
+        assert_eq!(
+            NemesisSpec::parse_faults("partition , drop,partition"),
+            Ok(vec!["partition".to_string(), "drop".to_string()])
+        );
+        assert!(NemesisSpec::parse_faults("kill").is_err());
+    }
+}
