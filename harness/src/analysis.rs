@@ -58,6 +58,7 @@ pub fn analyze(
             })
             .unwrap_or_default(),
         findings: Vec::new(),
+        headline: Vec::new(),
     };
     let checkers = vec![
         ("workload", workload.check(history)),

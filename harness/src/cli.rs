@@ -341,8 +341,31 @@ mod tests {
         assert_eq!(errors.len(), 4, "{errors:?}");
         assert!(errors[0].contains("--bin"));
         assert!(errors.iter().any(|e| e.contains("unknown workload")));
-        let errors = parse(&["-w", "broadcast", "--bin", "x"]).unwrap_err();
+        let errors = parse(&["-w", "kafka", "--bin", "x"]).unwrap_err();
         assert!(errors[0].contains("not implemented"));
+        let errors = parse(&[
+            "-w",
+            "broadcast",
+            "--bin",
+            "x",
+            "--topology",
+            "star",
+            "--nemesis",
+            "kill",
+            "--latency-dist",
+            "uniform",
+            "--drop-rate",
+            "2",
+            "--partition-shapes",
+            "ring",
+        ])
+        .unwrap_err();
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(errors
+            .iter()
+            .any(|e| e.contains("needs --latency greater than 0")));
+        assert!(errors.iter().any(|e| e.contains("unknown fault \"kill\"")));
+        assert!(errors.iter().any(|e| e.contains("star")));
     }
 
     #[test]

@@ -78,16 +78,41 @@ pub fn summary(facts: &RunFacts, history: &[Op], analysis: &Analysis) -> String 
             per_op("servers")
         );
     }
-    if let Some(workload) = analysis.checker("workload") {
-        let figures: Vec<String> = workload
-            .fields
-            .iter()
-            .filter(|(_, v)| v.is_number())
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        if !figures.is_empty() {
-            let _ = writeln!(out, "workload     {}", figures.join(", "));
+    for (name, result) in &analysis.checkers {
+        let lines = if result.headline.is_empty() && *name == "workload" {
+            let figures: Vec<String> = result
+                .fields
+                .iter()
+                .filter(|(_, v)| v.is_number())
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            vec![figures.join(", ")]
+        } else {
+            result.headline.clone()
+        };
+        for line in lines.iter().filter(|l| !l.is_empty()) {
+            let _ = writeln!(out, "{name:<13}{line}");
         }
+    }
+    let nemesis: Vec<&str> = history
+        .iter()
+        .filter(|op| !op.is_client() && op.f.starts_with("start-"))
+        .map(|op| op.f.trim_start_matches("start-"))
+        .collect();
+    if !nemesis.is_empty() {
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        for kind in nemesis {
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((kind, 1)),
+            }
+        }
+        let text: Vec<String> = kinds
+            .iter()
+            // Each start is recorded twice: invocation and completion.
+            .map(|(k, n)| format!("{k} ×{}", n / 2))
+            .collect();
+        let _ = writeln!(out, "nemesis      {}", text.join(", "));
     }
     let _ = writeln!(out, "checkers");
     for (name, result) in &analysis.checkers {

@@ -16,9 +16,14 @@ pub struct Init {
 /// A token the node chooses when it sets a timer and gets back when the timer fires.
 pub type TimerToken = u64;
 
-/// A node's behaviour. The runtime answers `init` itself, then calls [`Node::handle`]
-/// for every other message and [`Node::tick`] for every timer that fires.
+/// A node's behaviour. The runtime answers `init` itself, calls [`Node::start`] once,
+/// then [`Node::handle`] for every other message and [`Node::tick`] for every timer
+/// that fires.
 pub trait Node {
+    /// Called once, right after `init_ok` was sent: the place to set the first timers
+    /// or send the first messages.
+    fn start(&mut self, _ctx: &mut Context) {}
+
     /// Handle one message. An `Err` is sent back as an `error` reply when the message
     /// was a request (it had a `msg_id`); otherwise it is logged to stderr.
     fn handle(&mut self, msg: Message, ctx: &mut Context) -> Result<(), RpcError>;

@@ -30,6 +30,8 @@ pub fn run_with<N: Node, W: Write>(
     ctx.reply(&init_request, Body::new("init_ok"));
     flush_outbox(&mut ctx, &mut out)?;
     let mut node = make(&init);
+    ctx.set_now(start.elapsed());
+    node.start(&mut ctx);
     let mut timers: Vec<(Duration, TimerToken)> = Vec::new();
 
     loop {

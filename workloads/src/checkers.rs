@@ -73,6 +73,7 @@ pub fn stats(history: &[Op]) -> CheckResult {
         valid: Validity::from_bool(valid),
         fields,
         findings,
+        headline: Vec::new(),
     }
 }
 

@@ -5,10 +5,14 @@
 //! [`Workload`] through its trait and feeds the recorded history back to its checker.
 //! Adding a workload means one new module and one line in [`REGISTRY`].
 
+pub mod broadcast;
 pub mod checkers;
 pub mod echo;
+pub mod g_set;
 pub mod history;
 pub mod rpc;
+pub mod set_full;
+pub mod topology;
 pub mod unique_ids;
 mod verdict;
 mod workload;
@@ -37,12 +41,18 @@ pub const REGISTRY: &[WorkloadEntry] = &[
         name: "unique-ids",
         build: unique_ids::build,
     },
+    WorkloadEntry {
+        name: "broadcast",
+        build: broadcast::build,
+    },
+    WorkloadEntry {
+        name: "g-set",
+        build: g_set::build,
+    },
 ];
 
 /// Workload names Maelstrom accepts that straum does not run yet.
 pub const PLANNED: &[&str] = &[
-    "broadcast",
-    "g-set",
     "g-counter",
     "pn-counter",
     "kafka",

@@ -120,8 +120,8 @@ impl Completion {
     }
 }
 
-/// A checker's result: its verdict, its fields (Maelstrom's result keys), and
-/// sentences for people naming what went wrong.
+/// A checker's result: its verdict, its fields (Maelstrom's result keys), its key
+/// figures and sentences for people naming what went wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckResult {
     /// The verdict.
@@ -130,6 +130,8 @@ pub struct CheckResult {
     pub fields: Map<String, Value>,
     /// One plain sentence per problem found, most important first.
     pub findings: Vec<String>,
+    /// The checker's key figures as short lines for the run summary.
+    pub headline: Vec<String>,
 }
 
 impl CheckResult {
@@ -139,6 +141,7 @@ impl CheckResult {
             valid,
             fields: Map::new(),
             findings: Vec::new(),
+            headline: Vec::new(),
         }
     }
 
