@@ -219,33 +219,33 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (rounds, secs) = if quick { (1, 1.0) } else { (5, 3.0) };
     let flood = flood_bin();
-    let (nodes, tokens) = (10, 16);
-
-    let mut straum_samples = Vec::new();
-    let mut relay_samples = Vec::new();
-    for _ in 0..rounds {
-        straum_samples.push(straum_run(&flood, nodes, tokens, 0, secs).0);
-        relay_samples.push(relay_run(&flood, nodes, tokens, secs));
+    for (nodes, tokens) in [(10, 16), (100, 2)] {
+        let mut straum_samples = Vec::new();
+        let mut relay_samples = Vec::new();
+        for _ in 0..rounds {
+            straum_samples.push(straum_run(&flood, nodes, tokens, 0, secs).0);
+            relay_samples.push(relay_run(&flood, nodes, tokens, secs));
+        }
+        let s_rate = median(straum_samples.iter().map(|s| s.messages_per_sec).collect());
+        let s_cpu = median(
+            straum_samples
+                .iter()
+                .map(|s| s.cpu_us_per_message)
+                .collect(),
+        );
+        let r_rate = median(relay_samples.iter().map(|s| s.messages_per_sec).collect());
+        let r_cpu = median(relay_samples.iter().map(|s| s.cpu_us_per_message).collect());
+        println!("## Routing throughput ({nodes} flood nodes × {tokens} tokens, latency 0, {rounds} rounds of {secs} s, medians)\n");
+        println!("| router | messages/s | harness CPU µs/message |");
+        println!("|---|---:|---:|");
+        println!("| straum (parse, route, journal) | {s_rate:.0} | {s_cpu:.2} |");
+        println!("| raw relay (copy lines, no parsing) | {r_rate:.0} | {r_cpu:.2} |");
+        println!(
+            "\nstraum/relay: throughput {:.2}×, CPU per message {:.2}×\n",
+            s_rate / r_rate,
+            s_cpu / r_cpu
+        );
     }
-    let s_rate = median(straum_samples.iter().map(|s| s.messages_per_sec).collect());
-    let s_cpu = median(
-        straum_samples
-            .iter()
-            .map(|s| s.cpu_us_per_message)
-            .collect(),
-    );
-    let r_rate = median(relay_samples.iter().map(|s| s.messages_per_sec).collect());
-    let r_cpu = median(relay_samples.iter().map(|s| s.cpu_us_per_message).collect());
-    println!("## Routing throughput ({nodes} flood nodes × {tokens} tokens, latency 0, {rounds} rounds of {secs} s, medians)\n");
-    println!("| router | messages/s | harness CPU µs/message |");
-    println!("|---|---:|---:|");
-    println!("| straum (parse, route, journal) | {s_rate:.0} | {s_cpu:.2} |");
-    println!("| raw relay (copy lines, no parsing) | {r_rate:.0} | {r_cpu:.2} |");
-    println!(
-        "\nstraum/relay: throughput {:.2}×, CPU per message {:.2}×\n",
-        s_rate / r_rate,
-        s_cpu / r_cpu
-    );
 
     // 10 nodes × 10 tokens with 10 ms latency ≈ 100 messages per 10 ms = 10,000/s.
     let mut lateness = Vec::new();
