@@ -12,7 +12,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use straum_workloads::{Completion, Invocation, Op, OpType, Process, Workload};
+use straum_workloads::{Completion, Invocation, Op, OpType, Process, Step, Workload};
 
 use crate::backend::{Backend, BackendEvent, DeliveryError, Nanos, NodeIndex};
 use crate::nemesis::{Nemesis, NemesisEvent, NemesisSpec};
@@ -128,6 +128,9 @@ struct Worker {
     client: Option<Addr>,
     next_msg_id: u64,
     pending: Option<Pending>,
+    /// Final-phase operations this worker has performed.
+    finals: usize,
+    /// The workload has no more final-phase operations for this worker.
     final_done: bool,
 }
 
@@ -158,6 +161,7 @@ pub struct Engine<'a, B: Backend> {
     next_op_at: Option<Nanos>,
     next_worker: usize,
     nemesis: Nemesis,
+    final_deadline: Option<Nanos>,
     awaiting: Vec<bool>,
     handshake_deadline: Nanos,
     closed_stdout: Vec<(Nanos, NodeIndex)>,
@@ -189,6 +193,7 @@ impl<'a, B: Backend> Engine<'a, B> {
                 client: None,
                 next_msg_id: 1,
                 pending: None,
+                finals: 0,
                 final_done: false,
             })
             .collect();
@@ -208,6 +213,7 @@ impl<'a, B: Backend> Engine<'a, B> {
             next_op_at: None,
             next_worker: 0,
             nemesis: Nemesis::new(&settings.nemesis, settings.seed),
+            final_deadline: None,
             awaiting: vec![true; node_count],
             handshake_deadline: 0,
             closed_stdout: Vec::new(),
@@ -238,7 +244,7 @@ impl<'a, B: Backend> Engine<'a, B> {
         self.init_nodes()?;
         self.set_up_nodes()?;
         self.main_phase()?;
-        if self.workload.final_op().is_some() {
+        if self.workload.has_final_phase() {
             self.final_phase()?;
         } else {
             self.nemesis.end_schedule();
@@ -352,11 +358,18 @@ impl<'a, B: Backend> Engine<'a, B> {
             _ => Ok(true),
         })?;
         self.phase = Phase::Final;
-        self.drive(|engine, _| {
-            Ok(engine
+        self.final_deadline = self
+            .workload
+            .final_phase_limit()
+            .map(|limit| self.backend.now() + limit.as_nanos() as Nanos);
+        self.drive(|engine, now| {
+            let finished = engine
                 .workers
                 .iter()
-                .all(|w| w.final_done && w.pending.is_none()))
+                .all(|w| w.final_done && w.pending.is_none());
+            let out_of_time = engine.final_deadline.is_some_and(|d| now >= d)
+                && engine.workers.iter().all(|w| w.pending.is_none());
+            Ok(finished || out_of_time)
         })
     }
 
@@ -382,7 +395,7 @@ impl<'a, B: Backend> Engine<'a, B> {
         let phase_deadline = match self.phase {
             Phase::Init | Phase::Setup => Some(self.handshake_deadline),
             Phase::Main { end } | Phase::Recovery { end } => Some(end),
-            Phase::Final => None,
+            Phase::Final => self.final_deadline,
         };
         let issue = self.next_op_at.filter(|_| self.free_worker().is_some());
         [
@@ -467,14 +480,20 @@ impl<'a, B: Backend> Engine<'a, B> {
                 }
             }
             Phase::Final => {
+                if self.final_deadline.is_some_and(|d| now >= d) {
+                    return;
+                }
                 for worker in 0..self.workers.len() {
                     let w = &self.workers[worker];
                     if w.final_done || w.pending.is_some() {
                         continue;
                     }
-                    if let Some(invocation) = self.workload.final_op() {
-                        self.workers[worker].final_done = true;
-                        self.invoke(worker, invocation, now);
+                    match self.workload.final_op(worker, w.finals) {
+                        Some(invocation) => {
+                            self.workers[worker].finals += 1;
+                            self.invoke(worker, invocation, now);
+                        }
+                        None => self.workers[worker].final_done = true,
                     }
                 }
             }
@@ -493,23 +512,8 @@ impl<'a, B: Backend> Engine<'a, B> {
 
     fn invoke(&mut self, worker: usize, invocation: Invocation, now: Nanos) {
         self.next_worker = (worker + 1) % self.workers.len();
-        let client = match self.workers[worker].client {
-            Some(client) => client,
-            None => {
-                let client = self.book.open_client();
-                self.owners.push(ClientOwner::Worker(worker));
-                let w = &mut self.workers[worker];
-                w.client = Some(client);
-                w.next_msg_id = 1;
-                client
-            }
-        };
-        let w = &mut self.workers[worker];
-        let msg_id = w.next_msg_id;
-        w.next_msg_id += 1;
-        let node = w.node;
-        let mut body = self.workload.request(&invocation);
-        body.insert("msg_id".into(), Value::from(msg_id));
+        let client = self.client_of(worker);
+        let w = &self.workers[worker];
         self.history.record(OpRecord {
             time: now - self.phase_start,
             kind: OpType::Invoke,
@@ -519,9 +523,51 @@ impl<'a, B: Backend> Engine<'a, B> {
             error: None,
             exception: None,
             final_read: invocation.final_read,
-            node: Some(self.settings.node_ids[node].clone()),
+            node: Some(self.settings.node_ids[w.node].clone()),
         });
-        w.pending = Some(Pending { msg_id, invocation });
+        let step = self.workload.invoke(client_id(client), &invocation);
+        self.workers[worker].pending = Some(Pending {
+            msg_id: 0,
+            invocation,
+        });
+        self.take_step(worker, step, now);
+    }
+
+    /// Carry out what the workload said to do next for a worker's operation.
+    fn take_step(&mut self, worker: usize, step: Step, now: Nanos) {
+        match step {
+            Step::Done(completion) => self.complete(worker, completion, now),
+            Step::Send(body) => self.send_request(worker, body, now),
+        }
+    }
+
+    /// The worker's client, opening a new one if it has none.
+    fn client_of(&mut self, worker: usize) -> Addr {
+        match self.workers[worker].client {
+            Some(client) => client,
+            None => {
+                let client = self.book.open_client();
+                self.owners.push(ClientOwner::Worker(worker));
+                let w = &mut self.workers[worker];
+                w.client = Some(client);
+                w.next_msg_id = 1;
+                client
+            }
+        }
+    }
+
+    /// Send one request of the worker's pending operation, with a fresh `msg_id` and
+    /// its own timeout.
+    fn send_request(&mut self, worker: usize, mut body: Map<String, Value>, now: Nanos) {
+        let client = self.client_of(worker);
+        let w = &mut self.workers[worker];
+        let msg_id = w.next_msg_id;
+        w.next_msg_id += 1;
+        let node = w.node;
+        if let Some(pending) = &mut w.pending {
+            pending.msg_id = msg_id;
+        }
+        body.insert("msg_id".into(), Value::from(msg_id));
         self.timeouts
             .push(Reverse((now + self.settings.rpc_timeout, worker, msg_id)));
         self.send(
@@ -573,6 +619,7 @@ impl<'a, B: Backend> Engine<'a, B> {
             if !reusable {
                 if let Some(Addr::Client(k)) = w.client.take() {
                     self.owners[k as usize] = ClientOwner::Retired;
+                    self.workload.client_closed(k as u64);
                 }
             }
         }
@@ -687,16 +734,21 @@ impl<'a, B: Backend> Engine<'a, B> {
         if body.get("in_reply_to").and_then(Value::as_u64) != Some(pending.msg_id) {
             return;
         }
-        let completion = if body.get("type").and_then(Value::as_str) == Some("error") {
-            self.workload.error_style().on_error(
+        let step = if body.get("type").and_then(Value::as_str) == Some("error") {
+            Step::Done(self.workload.error_style().on_error(
                 &pending.invocation,
                 body.get("code").and_then(Value::as_i64),
                 body.get("text").and_then(Value::as_str),
-            )
+            ))
         } else {
-            self.workload.complete(&pending.invocation, &body)
+            let client = client_id(
+                self.workers[worker]
+                    .client
+                    .expect("a pending op has a client"),
+            );
+            self.workload.reply(client, &pending.invocation, &body)
         };
-        self.complete(worker, completion, now);
+        self.take_step(worker, step, now);
     }
 
     fn on_event(&mut self, event: BackendEvent) -> Result<(), Stop> {
@@ -762,6 +814,13 @@ impl<'a, B: Backend> Engine<'a, B> {
     /// The history recorded so far.
     pub fn history(&self) -> &[Op] {
         self.history.ops()
+    }
+}
+
+fn client_id(client: Addr) -> u64 {
+    match client {
+        Addr::Client(k) => k as u64,
+        Addr::Node(_) => unreachable!("workers talk through clients"),
     }
 }
 

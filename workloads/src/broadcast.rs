@@ -14,8 +14,8 @@ use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
 use crate::set_full::{self, quantiles};
 use crate::topology::Topology;
 use crate::{
-    CheckResult, Completion, Invocation, NetEvent, NetEventKind, Validity, Workload,
-    WorkloadOptions,
+    CheckResult, ClientId, Completion, Invocation, NetEvent, NetEventKind, Step, Validity,
+    Workload, WorkloadOptions,
 };
 
 /// Body keys that never carry broadcast values.
@@ -69,37 +69,25 @@ impl Workload for Broadcast {
         }
     }
 
-    fn final_op(&self) -> Option<Invocation> {
-        Some(Invocation {
+    fn has_final_phase(&self) -> bool {
+        true
+    }
+
+    /// One read per worker, flagged `:final? true`.
+    fn final_op(&mut self, _worker: usize, done: usize) -> Option<Invocation> {
+        (done == 0).then_some(Invocation {
             f: "read",
             value: Value::Null,
             final_read: true,
         })
     }
 
-    fn request(&self, op: &Invocation) -> Map<String, Value> {
-        let mut body = Map::new();
-        body.insert("type".into(), Value::from(op.f));
-        if op.f == "broadcast" {
-            body.insert("message".into(), op.value.clone());
-        }
-        body
+    fn invoke(&mut self, _client: ClientId, op: &Invocation) -> Step {
+        Step::Send(request(op))
     }
 
-    fn complete(&self, op: &Invocation, reply: &Map<String, Value>) -> Completion {
-        if op.f == "broadcast" {
-            return match validate_reply(reply, "broadcast_ok", &[]) {
-                Ok(()) => Completion::ok(op.value.clone()),
-                Err(reason) => malformed(op, reply, &reason),
-            };
-        }
-        match validate_reply(reply, "read_ok", &[("messages", FieldType::Array)]) {
-            Ok(()) => Completion::ok(match &reply["messages"] {
-                Value::Null => Value::Array(Vec::new()),
-                messages => messages.clone(),
-            }),
-            Err(reason) => malformed(op, reply, &reason),
-        }
+    fn reply(&mut self, _client: ClientId, op: &Invocation, reply: &Map<String, Value>) -> Step {
+        Step::Done(complete(op, reply))
     }
 
     fn error_style(&self) -> ErrorStyle {
@@ -133,6 +121,33 @@ impl Workload for Broadcast {
         events: &mut dyn Iterator<Item = NetEvent>,
     ) -> Option<(&'static str, CheckResult)> {
         Some(("convergence", convergence(&self.node_ids, history, events)))
+    }
+}
+
+/// The request body for an operation.
+fn request(op: &Invocation) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("type".into(), Value::from(op.f));
+    if op.f == "broadcast" {
+        body.insert("message".into(), op.value.clone());
+    }
+    body
+}
+
+/// The completion for a non-error reply, checked against the closed reply schema.
+fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
+    if op.f == "broadcast" {
+        return match validate_reply(reply, "broadcast_ok", &[]) {
+            Ok(()) => Completion::ok(op.value.clone()),
+            Err(reason) => malformed(op, reply, &reason),
+        };
+    }
+    match validate_reply(reply, "read_ok", &[("messages", FieldType::Array)]) {
+        Ok(()) => Completion::ok(match &reply["messages"] {
+            Value::Null => Value::Array(Vec::new()),
+            messages => messages.clone(),
+        }),
+        Err(reason) => malformed(op, reply, &reason),
     }
 }
 
@@ -448,10 +463,10 @@ mod tests {
             .iter()
             .filter(|op| op.f == "read")
             .all(|op| op.value.is_null() && !op.final_read));
-        let last = w.final_op().unwrap();
+        let last = w.final_op(0, 0).unwrap();
         assert_eq!((last.f, last.final_read), ("read", true));
         assert_eq!(
-            Value::Object(w.request(&ops[0])),
+            Value::Object(request(&ops[0])),
             if ops[0].f == "read" {
                 json!({"type":"read"})
             } else {
@@ -459,7 +474,7 @@ mod tests {
             }
         );
         assert_eq!(
-            Value::Object(w.request(&Invocation::new("broadcast", json!(7)))),
+            Value::Object(request(&Invocation::new("broadcast", json!(7)))),
             json!({"type":"broadcast","message":7})
         );
         assert!(!w.client_reusable());
@@ -477,32 +492,32 @@ mod tests {
         let b = Invocation::new("broadcast", json!(4));
         let r = Invocation::new("read", Value::Null);
         assert_eq!(
-            w.complete(&b, &body(json!({"type":"broadcast_ok","in_reply_to":2}))),
+            complete(&b, &body(json!({"type":"broadcast_ok","in_reply_to":2}))),
             Completion::ok(json!(4))
         );
-        let bad = w.complete(
+        let bad = complete(
             &b,
             &body(json!({"type":"broadcast_ok","in_reply_to":2,"m":1})),
         );
         assert_eq!(bad.kind, OpType::Info);
         assert_eq!(bad.exception.as_deref(), Some("malformed-rpc-response"));
         assert_eq!(
-            w.complete(
+            complete(
                 &r,
                 &body(json!({"type":"read_ok","messages":[1,2],"in_reply_to":2,"msg_id":9}))
             ),
             Completion::ok(json!([1, 2]))
         );
         assert_eq!(
-            w.complete(
+            complete(
                 &r,
                 &body(json!({"type":"read_ok","messages":null,"in_reply_to":2}))
             ),
             Completion::ok(json!([]))
         );
-        let missing = w.complete(&r, &body(json!({"type":"read_ok","in_reply_to":2})));
+        let missing = complete(&r, &body(json!({"type":"read_ok","in_reply_to":2})));
         assert_eq!(missing.kind, OpType::Info);
-        let wrong = w.complete(
+        let wrong = complete(
             &r,
             &body(json!({"type":"read_ok","messages":{},"in_reply_to":2})),
         );

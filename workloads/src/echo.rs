@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 
 use crate::history::{pair_index, Op, OpType};
 use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
-use crate::{CheckResult, Completion, Invocation, Validity, Workload, WorkloadOptions};
+use crate::{
+    CheckResult, ClientId, Completion, Invocation, Step, Validity, Workload, WorkloadOptions,
+};
 
 /// How many offending operations the result lists.
 const MAX_REPORTED: usize = 32;
@@ -34,18 +36,12 @@ impl Workload for Echo {
         ))
     }
 
-    fn request(&self, op: &Invocation) -> Map<String, Value> {
-        let mut body = Map::new();
-        body.insert("echo".into(), op.value.clone());
-        body.insert("type".into(), Value::from("echo"));
-        body
+    fn invoke(&mut self, _client: ClientId, op: &Invocation) -> Step {
+        Step::Send(request(op))
     }
 
-    fn complete(&self, op: &Invocation, reply: &Map<String, Value>) -> Completion {
-        match validate_reply(reply, "echo_ok", &[("echo", FieldType::Any)]) {
-            Ok(()) => Completion::ok(Value::Object(reply.clone())),
-            Err(reason) => malformed(op, reply, &reason),
-        }
+    fn reply(&mut self, _client: ClientId, op: &Invocation, reply: &Map<String, Value>) -> Step {
+        Step::Done(complete(op, reply))
     }
 
     fn error_style(&self) -> ErrorStyle {
@@ -58,6 +54,22 @@ impl Workload for Echo {
 
     fn check(&self, history: &[Op]) -> CheckResult {
         check(history)
+    }
+}
+
+/// The request body for an operation.
+fn request(op: &Invocation) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("echo".into(), op.value.clone());
+    body.insert("type".into(), Value::from("echo"));
+    body
+}
+
+/// The completion for a non-error reply, checked against the closed reply schema.
+fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
+    match validate_reply(reply, "echo_ok", &[("echo", FieldType::Any)]) {
+        Ok(()) => Completion::ok(Value::Object(reply.clone())),
+        Err(reason) => malformed(op, reply, &reason),
     }
 }
 
@@ -161,10 +173,10 @@ mod tests {
     fn reply_with_extra_key_is_malformed_and_valid_reply_keeps_whole_body() {
         let inv = Invocation::new("echo", json!("Please echo 3"));
         let good = json!({"type":"echo_ok","echo":"Please echo 3","in_reply_to":1});
-        let c = Echo.complete(&inv, good.as_object().unwrap());
+        let c = complete(&inv, good.as_object().unwrap());
         assert_eq!(c, Completion::ok(good));
         let bad = json!({"type":"echo_ok","echo":"Please echo 3","in_reply_to":1,"x":1});
-        let c = Echo.complete(&inv, bad.as_object().unwrap());
+        let c = complete(&inv, bad.as_object().unwrap());
         assert_eq!(c.kind, OpType::Info);
         assert_eq!(c.exception.as_deref(), Some("malformed-rpc-response"));
     }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::history::Op;
 use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
 use crate::set_full;
-use crate::{CheckResult, Completion, Invocation, Workload, WorkloadOptions};
+use crate::{CheckResult, ClientId, Completion, Invocation, Step, Workload, WorkloadOptions};
 
 /// The g-set workload.
 #[derive(Debug, Default)]
@@ -37,34 +37,21 @@ impl Workload for GSet {
         }
     }
 
+    fn has_final_phase(&self) -> bool {
+        true
+    }
+
     /// One read per worker, without `:final? true` (as in Maelstrom).
-    fn final_op(&self) -> Option<Invocation> {
-        Some(Invocation::new("read", Value::Null))
+    fn final_op(&mut self, _worker: usize, done: usize) -> Option<Invocation> {
+        (done == 0).then_some(Invocation::new("read", Value::Null))
     }
 
-    fn request(&self, op: &Invocation) -> Map<String, Value> {
-        let mut body = Map::new();
-        if op.f == "add" {
-            body.insert("element".into(), op.value.clone());
-        }
-        body.insert("type".into(), Value::from(op.f));
-        body
+    fn invoke(&mut self, _client: ClientId, op: &Invocation) -> Step {
+        Step::Send(request(op))
     }
 
-    fn complete(&self, op: &Invocation, reply: &Map<String, Value>) -> Completion {
-        if op.f == "add" {
-            return match validate_reply(reply, "add_ok", &[]) {
-                Ok(()) => Completion::ok(op.value.clone()),
-                Err(reason) => malformed(op, reply, &reason),
-            };
-        }
-        match validate_reply(reply, "read_ok", &[("value", FieldType::Array)]) {
-            Ok(()) => Completion::ok(match &reply["value"] {
-                Value::Null => Value::Array(Vec::new()),
-                elements => elements.clone(),
-            }),
-            Err(reason) => malformed(op, reply, &reason),
-        }
+    fn reply(&mut self, _client: ClientId, op: &Invocation, reply: &Map<String, Value>) -> Step {
+        Step::Done(complete(op, reply))
     }
 
     fn error_style(&self) -> ErrorStyle {
@@ -77,6 +64,33 @@ impl Workload for GSet {
 
     fn check(&self, history: &[Op]) -> CheckResult {
         set_full::check(history, "add")
+    }
+}
+
+/// The request body for an operation.
+fn request(op: &Invocation) -> Map<String, Value> {
+    let mut body = Map::new();
+    if op.f == "add" {
+        body.insert("element".into(), op.value.clone());
+    }
+    body.insert("type".into(), Value::from(op.f));
+    body
+}
+
+/// The completion for a non-error reply, checked against the closed reply schema.
+fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
+    if op.f == "add" {
+        return match validate_reply(reply, "add_ok", &[]) {
+            Ok(()) => Completion::ok(op.value.clone()),
+            Err(reason) => malformed(op, reply, &reason),
+        };
+    }
+    match validate_reply(reply, "read_ok", &[("value", FieldType::Array)]) {
+        Ok(()) => Completion::ok(match &reply["value"] {
+            Value::Null => Value::Array(Vec::new()),
+            elements => elements.clone(),
+        }),
+        Err(reason) => malformed(op, reply, &reason),
     }
 }
 
@@ -105,14 +119,14 @@ mod tests {
         assert!(adds.len() > 70 && adds.len() < 130);
         assert!(adds.iter().enumerate().all(|(i, v)| **v == json!(i)));
         assert_eq!(
-            Value::Object(w.request(&Invocation::new("add", json!(3)))),
+            Value::Object(request(&Invocation::new("add", json!(3)))),
             json!({"element":3,"type":"add"})
         );
         assert_eq!(
-            Value::Object(w.request(&Invocation::new("read", Value::Null))),
+            Value::Object(request(&Invocation::new("read", Value::Null))),
             json!({"type":"read"})
         );
-        let last = w.final_op().unwrap();
+        let last = w.final_op(0, 0).unwrap();
         assert_eq!((last.f, last.final_read), ("read", false));
         assert_eq!(w.error_style(), ErrorStyle::Exceptions);
         assert!(!w.client_reusable());
@@ -126,24 +140,24 @@ mod tests {
         let add = Invocation::new("add", json!(3));
         let read = Invocation::new("read", Value::Null);
         assert_eq!(
-            w.complete(&add, &body(json!({"type":"add_ok","in_reply_to":1}))),
+            complete(&add, &body(json!({"type":"add_ok","in_reply_to":1}))),
             Completion::ok(json!(3))
         );
         assert_eq!(
-            w.complete(
+            complete(
                 &read,
                 &body(json!({"type":"read_ok","value":[3],"in_reply_to":1}))
             ),
             Completion::ok(json!([3]))
         );
         assert_eq!(
-            w.complete(
+            complete(
                 &read,
                 &body(json!({"type":"read_ok","value":null,"in_reply_to":1}))
             ),
             Completion::ok(json!([]))
         );
-        let elements = w.complete(
+        let elements = complete(
             &read,
             &body(json!({"type":"read_ok","elements":[3],"in_reply_to":1})),
         );

@@ -20,7 +20,8 @@ mod workload;
 pub use history::{Op, OpType, Process};
 pub use verdict::Validity;
 pub use workload::{
-    CheckResult, Completion, Invocation, NetEvent, NetEventKind, Workload, WorkloadOptions,
+    CheckResult, ClientId, Completion, Invocation, NetEvent, NetEventKind, Step, Workload,
+    WorkloadOptions,
 };
 
 /// A workload's name and constructor.

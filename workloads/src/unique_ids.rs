@@ -10,7 +10,9 @@ use serde_json::{json, Map, Value};
 
 use crate::history::{Op, OpType};
 use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
-use crate::{CheckResult, Completion, Invocation, Validity, Workload, WorkloadOptions};
+use crate::{
+    CheckResult, ClientId, Completion, Invocation, Step, Validity, Workload, WorkloadOptions,
+};
 
 /// How many duplicated ids the result lists (Maelstrom's limit).
 const MAX_DUPLICATES_LISTED: usize = 48;
@@ -32,17 +34,12 @@ impl Workload for UniqueIds {
         Some(Invocation::new("generate", Value::Null))
     }
 
-    fn request(&self, _op: &Invocation) -> Map<String, Value> {
-        let mut body = Map::new();
-        body.insert("type".into(), Value::from("generate"));
-        body
+    fn invoke(&mut self, _client: ClientId, _op: &Invocation) -> Step {
+        Step::Send(request(_op))
     }
 
-    fn complete(&self, op: &Invocation, reply: &Map<String, Value>) -> Completion {
-        match validate_reply(reply, "generate_ok", &[("id", FieldType::Any)]) {
-            Ok(()) => Completion::ok(reply["id"].clone()),
-            Err(reason) => malformed(op, reply, &reason),
-        }
+    fn reply(&mut self, _client: ClientId, op: &Invocation, reply: &Map<String, Value>) -> Step {
+        Step::Done(complete(op, reply))
     }
 
     fn error_style(&self) -> ErrorStyle {
@@ -55,6 +52,21 @@ impl Workload for UniqueIds {
 
     fn check(&self, history: &[Op]) -> CheckResult {
         check(history)
+    }
+}
+
+/// The request body for an operation.
+fn request(_op: &Invocation) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("type".into(), Value::from("generate"));
+    body
+}
+
+/// The completion for a non-error reply, checked against the closed reply schema.
+fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
+    match validate_reply(reply, "generate_ok", &[("id", FieldType::Any)]) {
+        Ok(()) => Completion::ok(reply["id"].clone()),
+        Err(reason) => malformed(op, reply, &reason),
     }
 }
 

@@ -120,6 +120,20 @@ impl Completion {
     }
 }
 
+/// The id of a client connection (the k of `c<k>`). A client's state lives in the
+/// workload, keyed by this id; a new client (after an indeterminate op, for workloads
+/// whose clients are not reusable) starts afresh.
+pub type ClientId = u64;
+
+/// What a client does next for an operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Send this request body (the client adds `msg_id`) and wait for the reply.
+    Send(Map<String, Value>),
+    /// The operation is complete.
+    Done(Completion),
+}
+
 /// A checker's result: its verdict, its fields (Maelstrom's result keys), its key
 /// figures and sentences for people naming what went wrong.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,18 +184,33 @@ pub trait Workload: Send {
     /// the generator is exhausted.
     fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Option<Invocation>;
 
-    /// The final-phase operation each worker performs after recovery, if the workload
-    /// has a final phase.
-    fn final_op(&self) -> Option<Invocation> {
+    /// Whether the workload has a final phase (after healing and recovery).
+    fn has_final_phase(&self) -> bool {
+        false
+    }
+
+    /// The next final-phase operation of `worker`, which has already performed `done`
+    /// of them; `None` when that worker is finished.
+    fn final_op(&mut self, _worker: usize, _done: usize) -> Option<Invocation> {
         None
     }
 
-    /// The request body for an operation (without `msg_id`, which the client adds).
-    fn request(&self, op: &Invocation) -> Map<String, Value>;
+    /// The longest the final phase may take, if it is bounded (kafka's 10 s).
+    fn final_phase_limit(&self) -> Option<std::time::Duration> {
+        None
+    }
 
-    /// Turn a non-error reply into a completion, validating it against the RPC's
-    /// closed reply schema.
-    fn complete(&self, op: &Invocation, reply: &Map<String, Value>) -> Completion;
+    /// Begin an operation on `client`: usually the request to send (without
+    /// `msg_id`, which the client adds).
+    fn invoke(&mut self, client: ClientId, op: &Invocation) -> Step;
+
+    /// A non-error reply arrived for the operation's last request: validate it against
+    /// the RPC's closed reply schema and complete the operation or send the next
+    /// request.
+    fn reply(&mut self, client: ClientId, op: &Invocation, reply: &Map<String, Value>) -> Step;
+
+    /// A client was closed (its state may be dropped).
+    fn client_closed(&mut self, _client: ClientId) {}
 
     /// How error replies and timeouts become completions.
     fn error_style(&self) -> ErrorStyle;
