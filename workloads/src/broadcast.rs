@@ -488,7 +488,6 @@ mod tests {
 
     #[test]
     fn replies_map_to_completions() {
-        let w = Broadcast::new(&options("grid", 3)).unwrap();
         let b = Invocation::new("broadcast", json!(4));
         let r = Invocation::new("read", Value::Null);
         assert_eq!(
