@@ -19,6 +19,7 @@ use crate::nemesis::{Nemesis, NemesisEvent, NemesisSpec};
 use crate::net::{Addr, AddressBook, Latency, NetObserver, NetStats, Network, Packet};
 use crate::recorder::{HistoryRecorder, OpRecord};
 use crate::seed::Stream;
+use crate::services::Services;
 use crate::wire::encode_delivery;
 
 const MS: Nanos = 1_000_000;
@@ -161,6 +162,7 @@ pub struct Engine<'a, B: Backend> {
     next_op_at: Option<Nanos>,
     next_worker: usize,
     nemesis: Nemesis,
+    services: Services,
     final_deadline: Option<Nanos>,
     awaiting: Vec<bool>,
     handshake_deadline: Nanos,
@@ -213,6 +215,7 @@ impl<'a, B: Backend> Engine<'a, B> {
             next_op_at: None,
             next_worker: 0,
             nemesis: Nemesis::new(&settings.nemesis, settings.seed),
+            services: Services::new(Stream::Services.rng(settings.seed)),
             final_deadline: None,
             awaiting: vec![true; node_count],
             handshake_deadline: 0,
@@ -681,6 +684,13 @@ impl<'a, B: Backend> Engine<'a, B> {
                 }
                 Ok(())
             }
+            Addr::Service(service) => {
+                let request: Value = serde_json::from_str(packet.body.get()).unwrap_or(Value::Null);
+                let caller = self.book.name(packet.src).to_string();
+                let reply = self.services.handle(service as usize, &caller, &request);
+                self.send(now, packet.dest, packet.src, to_raw(&reply));
+                Ok(())
+            }
         }
     }
 
@@ -820,7 +830,7 @@ impl<'a, B: Backend> Engine<'a, B> {
 fn client_id(client: Addr) -> u64 {
     match client {
         Addr::Client(k) => k as u64,
-        Addr::Node(_) => unreachable!("workers talk through clients"),
+        Addr::Node(_) | Addr::Service(_) => unreachable!("workers talk through clients"),
     }
 }
 

@@ -44,6 +44,11 @@ impl Journal {
             Addr::Client(k) => {
                 self.line.extend_from_slice(format!("\"c{k}\"").as_bytes());
             }
+            Addr::Service(i) => {
+                let name = crate::services::NAMES[i as usize];
+                self.line
+                    .extend_from_slice(format!("\"{name}\"").as_bytes());
+            }
         }
     }
 
@@ -74,12 +79,12 @@ impl Journal {
 
 impl NetObserver for Journal {
     fn sent(&mut self, now: Nanos, packet: &Packet, link_seq: u64, copy_of: Option<u64>) {
-        let extra = match (packet.src, packet.dest, copy_of) {
-            (Addr::Node(_), Addr::Node(_), Some(original)) => {
-                format!(",\"seq\":{link_seq},\"copy-of\":{original}")
-            }
-            (Addr::Node(_), Addr::Node(_), None) => format!(",\"seq\":{link_seq}"),
-            _ => String::new(),
+        let via_client =
+            matches!(packet.src, Addr::Client(_)) || matches!(packet.dest, Addr::Client(_));
+        let extra = match (via_client, copy_of) {
+            (false, Some(original)) => format!(",\"seq\":{link_seq},\"copy-of\":{original}"),
+            (false, None) => format!(",\"seq\":{link_seq}"),
+            (true, _) => String::new(),
         };
         self.event(now, "send", packet, &extra);
     }

@@ -27,5 +27,6 @@ pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod seed;
+pub mod services;
 pub mod store;
 pub mod wire;

@@ -19,6 +19,8 @@ pub enum Addr {
     Node(u32),
     /// Harness client `c<k>`.
     Client(u32),
+    /// Built-in service, by index into [`crate::services::NAMES`].
+    Service(u8),
 }
 
 impl Addr {
@@ -36,12 +38,16 @@ pub struct AddressBook {
 }
 
 impl AddressBook {
-    /// A book with the given server nodes and no clients.
+    /// A book with the given server nodes, the built-in services and no clients.
     pub fn new(node_names: &[String]) -> AddressBook {
         let mut book = AddressBook::default();
         for (i, name) in node_names.iter().enumerate() {
             book.node_names.push(name.clone());
             book.by_name.insert(name.clone(), Addr::Node(i as u32));
+        }
+        for (i, name) in crate::services::NAMES.iter().enumerate() {
+            book.by_name
+                .insert(name.to_string(), Addr::Service(i as u8));
         }
         book
     }
@@ -65,6 +71,7 @@ impl AddressBook {
         match addr {
             Addr::Node(i) => &self.node_names[i as usize],
             Addr::Client(k) => &self.client_names[k as usize],
+            Addr::Service(i) => crate::services::NAMES[i as usize],
         }
     }
 
@@ -390,27 +397,34 @@ impl Network {
             dest,
             body,
         };
-        let (Addr::Node(s), Addr::Node(d)) = (src, dest) else {
+        if src.is_client() || dest.is_client() {
             self.stats.clients.send += 1;
             self.observer.sent(now, &packet, 0, None);
             self.enqueue(now, packet);
             return (id, Fate::Queued);
-        };
+        }
         self.stats.servers.send += 1;
-        let (seq, u) = self.draws.next(s, d);
+        let (seq, u) = self.draws.next(self.link_end(src), self.link_end(dest));
         self.observer.sent(now, &packet, seq, None);
-        if self.faults.is_cut(self.node_count, src, dest) {
+        // Faults touch node↔node links only; node↔service traffic just has latency.
+        let faultable = matches!((src, dest), (Addr::Node(_), Addr::Node(_)));
+        if faultable && self.faults.is_cut(self.node_count, src, dest) {
             self.stats.partitioned += 1;
             self.observer.lost(now, &packet, Fate::Partitioned);
             return (id, Fate::Partitioned);
         }
-        if u[1] < self.faults.drop_rate {
+        if faultable && u[1] < self.faults.drop_rate {
             self.stats.dropped += 1;
             self.observer.lost(now, &packet, Fate::Dropped);
             return (id, Fate::Dropped);
         }
-        let duplicate = u[2] < self.faults.duplicate_rate;
-        let delay = self.delay(u[0], u[3], u[4]);
+        let duplicate = faultable && u[2] < self.faults.duplicate_rate;
+        let base = self.latency.draw(u[0], u[3]);
+        let delay = if faultable {
+            self.slowed(base, u[4])
+        } else {
+            base
+        };
         if duplicate {
             let copy = Packet {
                 id: self.take_id(),
@@ -421,7 +435,7 @@ impl Network {
             self.stats.servers.send += 1;
             self.stats.duplicated += 1;
             self.observer.sent(now, &copy, seq, Some(id));
-            let copy_delay = self.delay(u[5], u[3], u[4]);
+            let copy_delay = self.slowed(self.latency.draw(u[5], u[3]), u[4]);
             self.in_flight.push(Reverse(InFlight {
                 deadline: now + copy_delay,
                 packet: copy,
@@ -434,8 +448,16 @@ impl Network {
         (id, Fate::Queued)
     }
 
-    fn delay(&self, u_latency: f64, u_normal: f64, u_jitter: f64) -> Nanos {
-        let base = self.latency.draw(u_latency, u_normal);
+    /// A link end's number for keying random draws: nodes by index, services after.
+    fn link_end(&self, addr: Addr) -> u32 {
+        match addr {
+            Addr::Node(i) => i,
+            Addr::Service(i) => self.node_count as u32 + i as u32,
+            Addr::Client(_) => unreachable!("client traffic is not drawn for"),
+        }
+    }
+
+    fn slowed(&self, base: Nanos, u_jitter: f64) -> Nanos {
         match self.faults.slow {
             Some(slow) => base * slow.factor + (u_jitter * slow.jitter as f64) as Nanos,
             None => base,

@@ -16,6 +16,8 @@ pub enum Stream {
     Network = 3,
     /// Fault schedules and shapes.
     Nemesis = 4,
+    /// The built-in services' random choices (seq-kv staleness, lww-kv replicas).
+    Services = 5,
 }
 
 impl Stream {
