@@ -79,6 +79,7 @@ fn straum_run(
         work_dir: dir.path().to_path_buf(),
         max_line_bytes: 1 << 24,
         echo_stderr: false,
+        data_dir: None,
     };
     let options = WorkloadOptions {
         node_count: nodes,
@@ -111,8 +112,10 @@ fn straum_run(
             drop_rate: 0.0,
             duplicate_rate: 0.0,
             latency_mean_ms: latency_ms,
+            targets: vec![],
         },
         measure_lateness: true,
+        max_node_rate: u64::MAX,
     };
     let cpu_before = cpu_seconds();
     let started = Instant::now();

@@ -11,6 +11,10 @@ pub type Nanos = u64;
 /// Index of a server node (0 for `n0` or the first listed node).
 pub type NodeIndex = usize;
 
+/// Which incarnation of a node an event is about: 0 for the first process, +1 for
+/// every restart.
+pub type Generation = u32;
+
 /// Something that happened at the edge.
 #[derive(Debug)]
 pub enum BackendEvent {
@@ -34,11 +38,15 @@ pub enum BackendEvent {
     StdoutClosed {
         /// Which node.
         node: NodeIndex,
+        /// Which incarnation of it.
+        generation: Generation,
     },
     /// A node's process ended.
     Exited {
         /// Which node.
         node: NodeIndex,
+        /// Which incarnation of it.
+        generation: Generation,
         /// Its exit status, in words.
         status: String,
     },
@@ -84,4 +92,20 @@ pub trait Backend {
 
     /// Stop every node and everything it started; idempotent.
     fn stop_all(&mut self);
+
+    /// Kill a node and everything it started (SIGKILL to its process group).
+    fn kill(&mut self, node: NodeIndex);
+
+    /// Start a killed node again, as a new generation with the same data directory.
+    fn restart(&mut self, node: NodeIndex) -> Result<Generation, String>;
+
+    /// Freeze a node (SIGSTOP to its process group).
+    fn pause(&mut self, node: NodeIndex);
+
+    /// Thaw a paused node (SIGCONT).
+    fn resume(&mut self, node: NodeIndex);
+
+    /// How long the current write to a node's stdin has been blocked, if one is: a
+    /// node that stopped reading shows a long one.
+    fn write_blocked_for(&self, node: NodeIndex) -> Option<Nanos>;
 }

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use straum_workloads::checkers::Availability;
 
 use crate::config::TestConfig;
-use crate::nemesis::{NemesisSpec, PartitionShape};
+use crate::nemesis::{NemesisSpec, PartitionShape, Targets};
 use crate::net::{Latency, LatencyDist};
 
 /// straum: a Maelstrom-compatible distributed-systems test harness.
@@ -59,7 +59,8 @@ pub struct TestArgs {
     /// Latency distribution: constant, uniform, exponential or normal.
     #[arg(long, default_value = "constant", value_name = "TYPE")]
     pub latency_dist: String,
-    /// Faults to inject, comma-separated: partition, drop, latency, duplicate.
+    /// Faults to inject, comma-separated: partition, drop, latency, duplicate, kill,
+    /// pause.
     #[arg(long, value_name = "FAULTS")]
     pub nemesis: Option<String>,
     /// Mean seconds between nemesis operations.
@@ -79,6 +80,17 @@ pub struct TestArgs {
     /// fault is on.
     #[arg(long, default_value = "0.2", value_name = "P")]
     pub duplicate_rate: f64,
+    /// Which nodes kill and pause hit, chosen per fault from this list.
+    #[arg(
+        long,
+        default_value = "one,minority,majority,all",
+        value_name = "TARGETS"
+    )]
+    pub nemesis_targets: String,
+    /// Most messages one node may send within one second before the run stops and
+    /// reports it as flooding.
+    #[arg(long, default_value = "250000", value_name = "MESSAGES")]
+    pub max_node_rate: u64,
     /// Broadcast topology.
     #[arg(long, default_value = "grid", value_name = "SPEC")]
     pub topology: String,
@@ -207,6 +219,13 @@ impl TestArgs {
         if shapes.is_empty() {
             errors.push("--partition-shapes must name at least one shape".into());
         }
+        let targets = Targets::parse_list(&self.nemesis_targets).unwrap_or_else(|e| {
+            errors.push(e);
+            Targets::ALL.to_vec()
+        });
+        if targets.is_empty() {
+            errors.push("--nemesis-targets must name at least one target".into());
+        }
         for (flag, p) in [
             ("--drop-rate", self.drop_rate),
             ("--duplicate-rate", self.duplicate_rate),
@@ -245,7 +264,9 @@ impl TestArgs {
                 drop_rate: self.drop_rate,
                 duplicate_rate: self.duplicate_rate,
                 latency_mean_ms: self.latency,
+                targets,
             },
+            max_node_rate: self.max_node_rate,
             availability,
             seed: self.seed,
             store: self.store,
@@ -351,7 +372,7 @@ mod tests {
             "--topology",
             "star",
             "--nemesis",
-            "kill",
+            "explode",
             "--latency-dist",
             "uniform",
             "--drop-rate",
@@ -364,7 +385,9 @@ mod tests {
         assert!(errors
             .iter()
             .any(|e| e.contains("needs --latency greater than 0")));
-        assert!(errors.iter().any(|e| e.contains("unknown fault \"kill\"")));
+        assert!(errors
+            .iter()
+            .any(|e| e.contains("unknown fault \"explode\"")));
         assert!(errors.iter().any(|e| e.contains("star")));
     }
 

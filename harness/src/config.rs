@@ -28,6 +28,8 @@ pub struct TestConfig {
     pub latency: Latency,
     /// Faults to inject.
     pub nemesis: NemesisSpec,
+    /// `--max-node-rate`.
+    pub max_node_rate: u64,
     /// Availability requirement.
     pub availability: Availability,
     /// Seed, if given.

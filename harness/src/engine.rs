@@ -15,8 +15,9 @@ use serde_json::{Map, Value};
 use straum_workloads::{Completion, Invocation, Op, OpType, Process, Step, Workload};
 
 use crate::backend::{Backend, BackendEvent, DeliveryError, Nanos, NodeIndex};
-use crate::nemesis::{Nemesis, NemesisEvent, NemesisSpec};
+use crate::nemesis::{FaultContext, Nemesis, NemesisEvent, NemesisSpec, ProcessAction};
 use crate::net::{Addr, AddressBook, Latency, NetObserver, NetStats, Network, Packet};
+use crate::nodes::{NodeStates, Reinit};
 use crate::recorder::{HistoryRecorder, OpRecord};
 use crate::seed::Stream;
 use crate::services::Services;
@@ -29,6 +30,11 @@ const SECOND: Nanos = 1_000_000_000;
 const MAX_SCHEDULE_LAG: Nanos = 10 * MS;
 /// How long a node may keep running after closing its stdout before that is reported.
 const STDOUT_CLOSED_GRACE: Nanos = 200 * MS;
+/// How long a write to a node's stdin may block before the node is reported as no
+/// longer reading.
+const STDIN_STALL_LIMIT: Nanos = 5 * SECOND;
+/// How often the watchdog (stalled readers, floods) looks.
+const WATCH_INTERVAL: Nanos = 100 * MS;
 
 /// Timing and sizing of a run, as the core needs them.
 #[derive(Debug, Clone)]
@@ -61,6 +67,9 @@ pub struct EngineSettings {
     pub nemesis: NemesisSpec,
     /// Record delivery lateness (actual minus scheduled time), for benchmarks.
     pub measure_lateness: bool,
+    /// Most messages one node may send in one second before it is reported as
+    /// flooding (`--max-node-rate`).
+    pub max_node_rate: u64,
 }
 
 /// Why a run stopped before its end.
@@ -116,6 +125,8 @@ enum ClientOwner {
     Worker(usize),
     /// A client a worker gave up after an indeterminate op; replies to it are late.
     Retired,
+    /// The client that re-initialises a restarted node.
+    Reinit(NodeIndex),
 }
 
 struct Pending {
@@ -167,6 +178,10 @@ pub struct Engine<'a, B: Backend> {
     awaiting: Vec<bool>,
     handshake_deadline: Nanos,
     closed_stdout: Vec<(Nanos, NodeIndex)>,
+    nodes: NodeStates,
+    next_watch: Nanos,
+    sent_this_second: Vec<u64>,
+    second_started: Nanos,
     line: Vec<u8>,
 }
 
@@ -220,6 +235,10 @@ impl<'a, B: Backend> Engine<'a, B> {
             awaiting: vec![true; node_count],
             handshake_deadline: 0,
             closed_stdout: Vec::new(),
+            nodes: NodeStates::new(node_count),
+            next_watch: 0,
+            sent_this_second: vec![0; node_count],
+            second_started: 0,
             line: Vec::with_capacity(512),
             settings,
         }
@@ -351,8 +370,7 @@ impl<'a, B: Backend> Engine<'a, B> {
 
     fn final_phase(&mut self) -> Result<(), Stop> {
         let now = self.backend.now();
-        let healed = self.nemesis.heal_all(self.net.faults_mut());
-        self.record_nemesis(now, healed);
+        self.run_nemesis(now, true)?;
         self.phase = Phase::Recovery {
             end: now + self.settings.recovery_time,
         };
@@ -406,6 +424,8 @@ impl<'a, B: Backend> Engine<'a, B> {
             self.timeouts.peek().map(|Reverse((t, _, _))| *t),
             self.closed_stdout.iter().map(|(t, _)| *t).min(),
             self.nemesis.next_due(),
+            self.nodes.next_reinit_deadline().map(|(t, _)| t),
+            Some(self.next_watch),
             issue,
             phase_deadline,
         ]
@@ -420,10 +440,22 @@ impl<'a, B: Backend> Engine<'a, B> {
             if now >= end {
                 self.nemesis.end_schedule();
             } else if self.nemesis.next_due().is_some_and(|at| at <= now) {
-                let events =
-                    self.nemesis
-                        .fire_due(now, self.net.faults_mut(), &self.settings.node_ids);
-                self.record_nemesis(now, events);
+                self.run_nemesis(now, false)?;
+            }
+        }
+        if now >= self.next_watch {
+            self.watch(now)?;
+        }
+        if let Some((deadline, node)) = self.nodes.next_reinit_deadline() {
+            if now >= deadline {
+                return Err(Failure::of(
+                    node,
+                    format!(
+                        "node {} did not answer init within {} ms after it was restarted",
+                        self.settings.node_ids[node],
+                        self.settings.init_timeout / MS
+                    ),
+                ));
             }
         }
         self.issue_due_ops(now);
@@ -448,6 +480,10 @@ impl<'a, B: Backend> Engine<'a, B> {
             }
         }
         if let Some(&(_, node)) = self.closed_stdout.iter().find(|(t, _)| *t <= now) {
+            if !self.nodes.is_live(node, self.nodes.generation(node)) {
+                self.closed_stdout.retain(|&(_, n)| n != node);
+                return Ok(());
+            }
             return Err(Failure::of(
                 node,
                 format!(
@@ -581,6 +617,109 @@ impl<'a, B: Backend> Engine<'a, B> {
         );
     }
 
+    /// Fire the nemesis's due starts and stops (or, with `heal`, stop every fault),
+    /// carry out the process actions they ask for, and record them.
+    fn run_nemesis(&mut self, now: Nanos, heal: bool) -> Result<(), Stop> {
+        let mut ctx = FaultContext {
+            faults: self.net.faults_mut(),
+            nodes: &self.settings.node_ids,
+            actions: Vec::new(),
+        };
+        let events = if heal {
+            self.nemesis.heal_all(&mut ctx)
+        } else {
+            self.nemesis.fire_due(now, &mut ctx)
+        };
+        let actions = ctx.actions;
+        self.record_nemesis(now, events);
+        for action in actions {
+            self.act_on_process(action, now)?;
+        }
+        Ok(())
+    }
+
+    fn act_on_process(&mut self, action: ProcessAction, now: Nanos) -> Result<(), Stop> {
+        match action {
+            ProcessAction::Kill(node) => {
+                self.backend.kill(node);
+                self.nodes.killed(node);
+                self.net.faults_mut().set_down(node, true);
+            }
+            ProcessAction::Restart(node) => {
+                let generation = self.backend.restart(node).map_err(|e| {
+                    Failure::of(
+                        node,
+                        format!(
+                            "could not restart node {}: {e}",
+                            self.settings.node_ids[node]
+                        ),
+                    )
+                })?;
+                self.net.faults_mut().set_down(node, false);
+                let client = self.book.open_client();
+                self.owners.push(ClientOwner::Reinit(node));
+                let reinit = Reinit {
+                    client,
+                    deadline: now + self.settings.init_timeout,
+                };
+                self.nodes.restarted(node, generation, reinit);
+                let body = serde_json::json!({
+                    "type": "init",
+                    "node_id": self.settings.node_ids[node],
+                    "node_ids": self.settings.node_ids,
+                    "msg_id": 1,
+                });
+                self.send(now, client, Addr::Node(node as u32), to_raw(&body));
+            }
+            ProcessAction::Pause(node) => {
+                self.backend.pause(node);
+                self.nodes.set_paused(node, true);
+            }
+            ProcessAction::Resume(node) => {
+                self.backend.resume(node);
+                self.nodes.set_paused(node, false);
+                self.release_held(node)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand a node the deliveries held for it while it could not take them.
+    fn release_held(&mut self, node: NodeIndex) -> Result<(), Stop> {
+        for line in self.nodes.release(node) {
+            self.hand_to_node(node, line)?;
+        }
+        Ok(())
+    }
+
+    /// Look for nodes that stopped reading their stdin, and start a new window for
+    /// counting floods.
+    fn watch(&mut self, now: Nanos) -> Result<(), Stop> {
+        self.next_watch = now + WATCH_INTERVAL;
+        for node in 0..self.settings.node_ids.len() {
+            let live = self.nodes.is_live(node, self.nodes.generation(node));
+            if self.nodes.is_paused(node) || !live {
+                continue;
+            }
+            let stalled = self.backend.write_blocked_for(node).unwrap_or(0);
+            if stalled >= STDIN_STALL_LIMIT {
+                return Err(Failure::of(
+                    node,
+                    format!(
+                        "node {} stopped reading its stdin: a delivery has waited {} s to be written",
+                        self.settings.node_ids[node],
+                        stalled / SECOND
+                    ),
+                ));
+            }
+        }
+        if now - self.second_started >= SECOND {
+            self.second_started = now;
+            self.sent_this_second.iter_mut().for_each(|n| *n = 0);
+        }
+        Ok(())
+    }
+
     fn record_nemesis(&mut self, now: Nanos, events: Vec<NemesisEvent>) {
         for event in events {
             for (value, _) in [(event.invoke_value, 0), (event.completion_value, 1)] {
@@ -653,6 +792,7 @@ impl<'a, B: Backend> Engine<'a, B> {
         }
         match packet.dest {
             Addr::Node(node) => {
+                let node = node as usize;
                 self.line.clear();
                 encode_delivery(
                     &mut self.line,
@@ -662,17 +802,22 @@ impl<'a, B: Backend> Engine<'a, B> {
                     &packet.body,
                 );
                 let line = self.line.clone();
-                self.backend.deliver(node as usize, line).map_err(
-                    |DeliveryError::InboxFull { queued }| {
+                let is_reinit = self
+                    .nodes
+                    .reinit(node)
+                    .is_some_and(|r| r.client == packet.src);
+                if !self.nodes.accepts(node) && !is_reinit {
+                    return self.nodes.hold(node, line).map_err(|held| {
                         Failure::of(
-                            node as usize,
+                            node,
                             format!(
-                                "node {} is not reading its stdin: {queued} messages are waiting",
-                                self.settings.node_ids[node as usize]
+                                "{held} deliveries are waiting for node {}, which is paused or restarting",
+                                self.settings.node_ids[node]
                             ),
                         )
-                    },
-                )
+                    });
+                }
+                self.hand_to_node(node, line)
             }
             Addr::Client(k) => {
                 match self.owners[k as usize] {
@@ -680,6 +825,7 @@ impl<'a, B: Backend> Engine<'a, B> {
                         self.on_handshake_reply(node, &packet)?
                     }
                     ClientOwner::Worker(worker) => self.on_client_reply(worker, &packet, now),
+                    ClientOwner::Reinit(node) => self.on_reinit_reply(node, &packet)?,
                     ClientOwner::Retired => {}
                 }
                 Ok(())
@@ -692,6 +838,47 @@ impl<'a, B: Backend> Engine<'a, B> {
                 Ok(())
             }
         }
+    }
+
+    /// Hand one encoded delivery to a node's stdin.
+    fn hand_to_node(&mut self, node: NodeIndex, line: Vec<u8>) -> Result<(), Stop> {
+        self.backend
+            .deliver(node, line)
+            .map_err(|DeliveryError::InboxFull { queued }| {
+                Failure::of(
+                    node,
+                    format!(
+                        "node {} is not reading its stdin: {queued} messages are waiting",
+                        self.settings.node_ids[node]
+                    ),
+                )
+            })
+    }
+
+    fn on_reinit_reply(&mut self, node: NodeIndex, packet: &Packet) -> Result<(), Stop> {
+        if self
+            .nodes
+            .reinit(node)
+            .is_none_or(|r| r.client != packet.dest)
+        {
+            return Ok(());
+        }
+        let body: Map<String, Value> = serde_json::from_str(packet.body.get()).unwrap_or_default();
+        if body.get("in_reply_to").and_then(Value::as_u64) != Some(1) {
+            return Ok(());
+        }
+        if body.get("type").and_then(Value::as_str) != Some("init_ok") {
+            return Err(Failure::of(
+                node,
+                format!(
+                    "node {} answered init after its restart with {} but an init_ok was expected",
+                    self.settings.node_ids[node],
+                    packet.body.get()
+                ),
+            ));
+        }
+        self.nodes.reinitialised(node);
+        self.release_held(node)
     }
 
     fn on_handshake_reply(&mut self, node: NodeIndex, packet: &Packet) -> Result<(), Stop> {
@@ -764,6 +951,16 @@ impl<'a, B: Backend> Engine<'a, B> {
     fn on_event(&mut self, event: BackendEvent) -> Result<(), Stop> {
         match event {
             BackendEvent::Output { node, envelope } => {
+                self.sent_this_second[node] += 1;
+                if self.sent_this_second[node] > self.settings.max_node_rate {
+                    return Err(Failure::of(
+                        node,
+                        format!(
+                            "node {} is flooding the network: it sent more than {} messages within one second (--max-node-rate)",
+                            self.settings.node_ids[node], self.settings.max_node_rate
+                        ),
+                    ));
+                }
                 let name = &self.settings.node_ids[node];
                 let Some(src) = self.book.lookup(&envelope.src) else {
                     return Err(Stop::Failed(Failure {
@@ -798,25 +995,37 @@ impl<'a, B: Backend> Engine<'a, B> {
                 ),
                 line: Some(line),
             })),
-            BackendEvent::StdoutClosed { node } => {
-                self.closed_stdout
-                    .push((self.backend.now() + STDOUT_CLOSED_GRACE, node));
+            BackendEvent::StdoutClosed { node, generation } => {
+                if self.nodes.is_live(node, generation) {
+                    self.closed_stdout
+                        .push((self.backend.now() + STDOUT_CLOSED_GRACE, node));
+                }
                 Ok(())
             }
-            BackendEvent::Exited { node, status } => Err(Failure::of(
+            BackendEvent::Exited {
                 node,
-                format!(
-                    "node {} {status} during the {}",
-                    self.settings.node_ids[node],
-                    match self.phase {
-                        Phase::Init => "init phase",
-                        Phase::Setup => "setup phase",
-                        Phase::Main { .. } => "main phase",
-                        Phase::Recovery { .. } => "recovery wait",
-                        Phase::Final => "final phase",
-                    }
-                ),
-            )),
+                generation,
+                status,
+            } => {
+                if !self.nodes.is_live(node, generation) {
+                    // A killed process, or an earlier incarnation of a restarted one.
+                    return Ok(());
+                }
+                Err(Failure::of(
+                    node,
+                    format!(
+                        "node {} {status} during the {}",
+                        self.settings.node_ids[node],
+                        match self.phase {
+                            Phase::Init => "init phase",
+                            Phase::Setup => "setup phase",
+                            Phase::Main { .. } => "main phase",
+                            Phase::Recovery { .. } => "recovery wait",
+                            Phase::Final => "final phase",
+                        }
+                    ),
+                ))
+            }
             BackendEvent::Interrupted { signal } => Err(Stop::Interrupted(signal)),
         }
     }

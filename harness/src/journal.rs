@@ -96,6 +96,7 @@ impl NetObserver for Journal {
     fn lost(&mut self, now: Nanos, packet: &Packet, fate: Fate) {
         let why = match fate {
             Fate::Partitioned => ",\"why\":\"partition\"",
+            Fate::ReceiverDown => ",\"why\":\"receiver-down\"",
             _ => ",\"why\":\"drop\"",
         };
         self.event(now, "drop", packet, why);

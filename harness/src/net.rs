@@ -167,6 +167,8 @@ pub struct Faults {
     pub duplicate_rate: f64,
     /// Latency multiplier and jitter while the latency fault is on.
     pub slow: Option<SlowLinks>,
+    /// Nodes that are down (killed): messages due for them are lost.
+    pub down: Vec<bool>,
 }
 
 /// The latency fault's rule: a message's latency becomes `factor ×` its normal draw
@@ -180,6 +182,21 @@ pub struct SlowLinks {
 }
 
 impl Faults {
+    /// Mark a node as down (killed) or up again.
+    pub fn set_down(&mut self, node: usize, down: bool) {
+        if self.down.len() <= node {
+            self.down.resize(node + 1, false);
+        }
+        self.down[node] = down;
+    }
+
+    fn is_down(&self, addr: Addr) -> bool {
+        match addr {
+            Addr::Node(i) => self.down.get(i as usize).copied().unwrap_or(false),
+            _ => false,
+        }
+    }
+
     fn is_cut(&self, n: usize, src: Addr, dest: Addr) -> bool {
         match (&self.cut, src, dest) {
             (Some(cut), Addr::Node(s), Addr::Node(d)) => cut[d as usize * n + s as usize],
@@ -245,6 +262,8 @@ pub struct NetStats {
     pub partitioned: u64,
     /// Messages lost to the drop fault.
     pub dropped: u64,
+    /// Messages lost because their receiver was down (killed).
+    pub to_down_nodes: u64,
     /// Extra copies made by the duplicate fault.
     pub duplicated: u64,
 }
@@ -268,7 +287,11 @@ impl NetStats {
             "all": class(all, true),
             "clients": class(self.clients, false),
             "servers": class(self.servers, true),
-            "lost": {"partitioned": self.partitioned, "dropped": self.dropped},
+            "lost": {
+                "partitioned": self.partitioned,
+                "dropped": self.dropped,
+                "receiver-down": self.to_down_nodes,
+            },
             "duplicated": self.duplicated,
         })
     }
@@ -283,6 +306,8 @@ pub enum Fate {
     Partitioned,
     /// Lost to the drop fault.
     Dropped,
+    /// Lost because the receiver was down.
+    ReceiverDown,
 }
 
 /// Observes every network event; the journal implements it.
@@ -492,6 +517,11 @@ impl Network {
                 return None;
             }
             let Reverse(InFlight { packet, deadline }) = self.in_flight.pop()?;
+            if self.faults.is_down(packet.dest) {
+                self.stats.to_down_nodes += 1;
+                self.observer.lost(now, &packet, Fate::ReceiverDown);
+                continue;
+            }
             if self.faults.is_cut(self.node_count, packet.src, packet.dest) {
                 self.stats.partitioned += 1;
                 self.observer.lost(now, &packet, Fate::Partitioned);

@@ -12,12 +12,15 @@ use std::io::{BufRead, BufReader, BufWriter, LineWriter, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use crate::backend::{Backend, BackendEvent, DeliveryError, Nanos, NodeDiagnostics, NodeIndex};
+use crate::backend::{
+    Backend, BackendEvent, DeliveryError, Generation, Nanos, NodeDiagnostics, NodeIndex,
+};
 use crate::wire::{parse_line, LineError};
 
 /// Lines of stderr kept per node for error reports.
@@ -46,19 +49,32 @@ pub struct SpawnSpec {
     pub max_line_bytes: usize,
     /// Echo node stderr to the harness's stderr too.
     pub echo_stderr: bool,
+    /// Where each node gets a data directory `<dir>/<id>` that survives restarts,
+    /// passed in the environment variable `STRAUM_NODE_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
 }
+
+/// The environment variable naming a node's data directory.
+pub const DATA_DIR_VARIABLE: &str = "STRAUM_NODE_DATA_DIR";
 
 struct NodeProcess {
     pid: i32,
+    generation: Generation,
     inbox: Sender<Vec<u8>>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     log_path: PathBuf,
+    /// Nanoseconds since the backend started (+1) at which the current write to the
+    /// node's stdin began, or 0 when no write is blocked.
+    write_blocked_since: Arc<AtomicU64>,
+    exited: Arc<AtomicBool>,
 }
 
 /// Node processes on wall-clock time.
 pub struct ProcessBackend {
     start: Instant,
+    spec: SpawnSpec,
     events: Receiver<BackendEvent>,
+    event_sender: Sender<BackendEvent>,
     nodes: Vec<NodeProcess>,
     stopped: bool,
 }
@@ -70,25 +86,45 @@ impl ProcessBackend {
         register_interrupt_sink(tx.clone());
         let mut backend = ProcessBackend {
             start: Instant::now(),
+            spec: spec.clone(),
             events,
+            event_sender: tx,
             nodes: Vec::new(),
             stopped: false,
         };
-        for (index, id) in spec.node_ids.iter().enumerate() {
-            let node = spawn_node(spec, index, id, &tx)?;
+        for index in 0..spec.node_ids.len() {
+            let node = backend.spawn_node(index, 0)?;
             backend.nodes.push(node);
         }
         Ok(backend)
+    }
+
+    fn spawn_node(&self, index: NodeIndex, generation: Generation) -> Result<NodeProcess, String> {
+        spawn_node(
+            &self.spec,
+            index,
+            generation,
+            &self.event_sender,
+            self.start,
+        )
     }
 }
 
 fn spawn_node(
     spec: &SpawnSpec,
     index: NodeIndex,
-    id: &str,
+    generation: Generation,
     events: &Sender<BackendEvent>,
+    start: Instant,
 ) -> Result<NodeProcess, String> {
+    let id = spec.node_ids[index].as_str();
     let mut command = Command::new(&spec.bin);
+    if let Some(data_dir) = &spec.data_dir {
+        let dir = data_dir.join(id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
+        command.env(DATA_DIR_VARIABLE, dir);
+    }
     command
         .args(&spec.args)
         .current_dir(&spec.work_dir)
@@ -109,19 +145,33 @@ fn spawn_node(
         .map_err(|e| format!("could not start {} for node {id}: {e}", spec.bin.display()))?;
     let pid = child.id() as i32;
     let log_path = spec.log_dir.join(format!("{id}.log"));
-    let log = File::create(&log_path)
-        .map_err(|e| format!("could not create {}: {e}", log_path.display()))?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| format!("could not open {}: {e}", log_path.display()))?;
+    if generation > 0 {
+        let _ = writeln!(
+            log,
+            "--- straum restarted {id} (generation {generation}) ---"
+        );
+    }
     let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+    let write_blocked_since = Arc::new(AtomicU64::new(0));
+    let exited = Arc::new(AtomicBool::new(false));
 
     let stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (inbox, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
-    spawn_thread(format!("{id} stdin"), move || write_stdin(stdin, inbox_rx));
+    let blocked = Arc::clone(&write_blocked_since);
+    spawn_thread(format!("{id} stdin"), move || {
+        write_stdin(stdin, inbox_rx, blocked, start)
+    });
     let tx = events.clone();
     let max = spec.max_line_bytes;
     spawn_thread(format!("{id} stdout"), move || {
-        read_stdout(index, stdout, max, tx)
+        read_stdout(index, generation, stdout, max, tx)
     });
     let tail = Arc::clone(&stderr_tail);
     let echo = spec.echo_stderr.then(|| id.to_string());
@@ -129,14 +179,18 @@ fn spawn_node(
         read_stderr(stderr, log, tail, echo)
     });
     let tx = events.clone();
+    let done = Arc::clone(&exited);
     spawn_thread(format!("{id} waiter"), move || {
-        wait_for_exit(index, child, tx)
+        wait_for_exit(index, generation, child, done, tx)
     });
     Ok(NodeProcess {
         pid,
+        generation,
         inbox,
         stderr_tail,
         log_path,
+        write_blocked_since,
+        exited,
     })
 }
 
@@ -148,18 +202,32 @@ fn spawn_thread(name: String, body: impl FnOnce() + Send + 'static) {
         .expect("spawning a thread");
 }
 
-fn write_stdin(stdin: std::process::ChildStdin, inbox: Receiver<Vec<u8>>) {
+fn write_stdin(
+    stdin: std::process::ChildStdin,
+    inbox: Receiver<Vec<u8>>,
+    blocked_since: Arc<AtomicU64>,
+    start: Instant,
+) {
     let mut out = BufWriter::with_capacity(64 * 1024, stdin);
+    let write = |out: &mut BufWriter<_>, line: Option<&[u8]>| {
+        blocked_since.store(start.elapsed().as_nanos() as u64 + 1, Ordering::Relaxed);
+        let result = match line {
+            Some(line) => out.write_all(line),
+            None => out.flush(),
+        };
+        blocked_since.store(0, Ordering::Relaxed);
+        result.is_ok()
+    };
     while let Ok(line) = inbox.recv() {
-        if out.write_all(&line).is_err() {
+        if !write(&mut out, Some(&line)) {
             return;
         }
         while let Ok(line) = inbox.try_recv() {
-            if out.write_all(&line).is_err() {
+            if !write(&mut out, Some(&line)) {
                 return;
             }
         }
-        if out.flush().is_err() {
+        if !write(&mut out, None) {
             return;
         }
     }
@@ -167,6 +235,7 @@ fn write_stdin(stdin: std::process::ChildStdin, inbox: Receiver<Vec<u8>>) {
 
 fn read_stdout(
     node: NodeIndex,
+    generation: Generation,
     stdout: std::process::ChildStdout,
     max_line_bytes: usize,
     events: Sender<BackendEvent>,
@@ -177,7 +246,7 @@ fn read_stdout(
         line.clear();
         let event = match read_capped_line(&mut reader, &mut line, max_line_bytes) {
             Ok(LineRead::Eof) | Err(_) => {
-                let _ = events.send(BackendEvent::StdoutClosed { node });
+                let _ = events.send(BackendEvent::StdoutClosed { node, generation });
                 return;
             }
             Ok(LineRead::TooLong(bytes)) => BackendEvent::BadLine {
@@ -305,12 +374,23 @@ fn read_stderr(
     }
 }
 
-fn wait_for_exit(node: NodeIndex, mut child: Child, events: Sender<BackendEvent>) {
+fn wait_for_exit(
+    node: NodeIndex,
+    generation: Generation,
+    mut child: Child,
+    exited: Arc<AtomicBool>,
+    events: Sender<BackendEvent>,
+) {
     let status = match child.wait() {
         Ok(status) => describe_exit(status),
         Err(e) => format!("could not be waited for ({e})"),
     };
-    let _ = events.send(BackendEvent::Exited { node, status });
+    exited.store(true, Ordering::Release);
+    let _ = events.send(BackendEvent::Exited {
+        node,
+        generation,
+        status,
+    });
 }
 
 /// An exit status in words: "exited with status 3", "was killed by signal 9 (SIGKILL)".
@@ -386,17 +466,43 @@ impl Backend for ProcessBackend {
         for node in &self.nodes {
             kill_group(node.pid);
         }
-        // Drain until every waiter has reported, so no child outlives the run.
+        // Wait until every node's waiter has reaped it, so no child outlives the run;
+        // drain events meanwhile so no reader blocks on a full channel.
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
-        let mut exited = 0;
-        while exited < self.nodes.len() {
-            match self.events.recv_deadline(deadline) {
-                Ok(BackendEvent::Exited { .. }) => exited += 1,
-                Ok(_) => {}
-                Err(_) => break,
-            }
+        while Instant::now() < deadline
+            && !self.nodes.iter().all(|n| n.exited.load(Ordering::Acquire))
+        {
+            let _ = self
+                .events
+                .recv_timeout(std::time::Duration::from_millis(10));
         }
         unregister_interrupt_sink();
+    }
+
+    fn kill(&mut self, node: NodeIndex) {
+        kill_group(self.nodes[node].pid);
+    }
+
+    fn restart(&mut self, node: NodeIndex) -> Result<Generation, String> {
+        let old = &self.nodes[node];
+        kill_group(old.pid);
+        let generation = old.generation + 1;
+        let process = self.spawn_node(node, generation)?;
+        self.nodes[node] = process;
+        Ok(generation)
+    }
+
+    fn pause(&mut self, node: NodeIndex) {
+        signal_group(self.nodes[node].pid, libc::SIGSTOP);
+    }
+
+    fn resume(&mut self, node: NodeIndex) {
+        signal_group(self.nodes[node].pid, libc::SIGCONT);
+    }
+
+    fn write_blocked_for(&self, node: NodeIndex) -> Option<Nanos> {
+        let since = self.nodes[node].write_blocked_since.load(Ordering::Relaxed);
+        (since != 0).then(|| (self.now() + 1).saturating_sub(since))
     }
 }
 
@@ -407,10 +513,14 @@ impl Drop for ProcessBackend {
 }
 
 fn kill_group(pid: i32) {
+    signal_group(pid, libc::SIGCONT);
+    signal_group(pid, libc::SIGKILL);
+}
+
+fn signal_group(pid: i32, signal: i32) {
     // SAFETY: kill(2) with a negative pid signals the process group the node leads.
     unsafe {
-        libc::kill(-pid, libc::SIGCONT);
-        libc::kill(-pid, libc::SIGKILL);
+        libc::kill(-pid, signal);
     }
 }
 

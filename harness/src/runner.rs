@@ -118,6 +118,8 @@ pub fn run_test(config: &TestConfig) -> i32 {
         work_dir: work_dir.path().to_path_buf(),
         max_line_bytes: config.max_line_bytes,
         echo_stderr: config.log_stderr,
+        // Nodes run in their own working directory: give them an absolute path.
+        data_dir: std::path::absolute(run_dir.file("node-data")).ok(),
     };
     let mut backend = match ProcessBackend::spawn(&spec) {
         Ok(backend) => backend,
@@ -141,6 +143,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
         log_net_recv: config.log_net_recv,
         nemesis: config.nemesis.clone(),
         measure_lateness: false,
+        max_node_rate: config.max_node_rate,
     };
     let journal_path = run_dir.file("net-journal.jsonl");
     let mut engine = Engine::new(&mut backend, settings, workload.as_mut(), &mut history);

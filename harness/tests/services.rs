@@ -119,6 +119,7 @@ fn run_proxy(service: &str) -> Vec<Op> {
         work_dir: dir.path().to_path_buf(),
         max_line_bytes: 1 << 20,
         echo_stderr: false,
+        data_dir: None,
     };
     let mut backend = ProcessBackend::spawn(&spec).unwrap();
     let mut workload = WritesAndReads { next_value: 0 };
@@ -146,8 +147,10 @@ fn run_proxy(service: &str) -> Vec<Op> {
             drop_rate: 0.0,
             duplicate_rate: 0.0,
             latency_mean_ms: 2,
+            targets: vec![],
         },
         measure_lateness: false,
+        max_node_rate: u64::MAX,
     };
     let outcome = Engine::new(&mut backend, settings, &mut workload, &mut history).run();
     backend.stop_all();

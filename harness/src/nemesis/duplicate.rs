@@ -4,8 +4,7 @@
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use super::Fault;
-use crate::net::Faults;
+use super::{Fault, FaultContext};
 
 /// Random message duplication.
 pub struct Duplicate {
@@ -24,12 +23,14 @@ impl Fault for Duplicate {
         ("start-duplicate", "stop-duplicate")
     }
 
-    fn start(&mut self, _: &mut ChaCha8Rng, faults: &mut Faults, _: &[String]) -> (Value, Value) {
+    fn start(&mut self, _: &mut ChaCha8Rng, ctx: &mut FaultContext) -> (Value, Value) {
+        let faults = &mut *ctx.faults;
         faults.duplicate_rate = self.rate;
         (json!(self.rate), json!({"duplicate-rate": self.rate}))
     }
 
-    fn stop(&mut self, faults: &mut Faults) -> Value {
+    fn stop(&mut self, ctx: &mut FaultContext) -> Value {
+        let faults = &mut *ctx.faults;
         faults.duplicate_rate = 0.0;
         json!("network-healed")
     }

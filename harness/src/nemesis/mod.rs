@@ -6,18 +6,43 @@
 
 mod drop;
 mod duplicate;
+mod kill;
 pub mod partition;
+mod pause;
 mod slow;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::backend::Nanos;
+use crate::backend::{Nanos, NodeIndex};
 use crate::net::Faults;
 use crate::seed::Stream;
 
 pub use partition::PartitionShape;
+
+/// Something to do to a node's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessAction {
+    /// SIGKILL its process group.
+    Kill(NodeIndex),
+    /// Start it again and send it `init`.
+    Restart(NodeIndex),
+    /// SIGSTOP it.
+    Pause(NodeIndex),
+    /// SIGCONT it.
+    Resume(NodeIndex),
+}
+
+/// What a fault acts on: the network's fault settings and the node processes.
+pub struct FaultContext<'a> {
+    /// Network faults in force.
+    pub faults: &'a mut Faults,
+    /// Node ids.
+    pub nodes: &'a [String],
+    /// Process actions for the core to carry out.
+    pub actions: Vec<ProcessAction>,
+}
 
 /// A fault that can be switched on and off.
 pub trait Fault {
@@ -27,15 +52,75 @@ pub trait Fault {
 
     /// Switch the fault on. Returns the invocation value and the completion value (the
     /// exact shape of what was done).
-    fn start(
-        &mut self,
-        rng: &mut ChaCha8Rng,
-        faults: &mut Faults,
-        nodes: &[String],
-    ) -> (Value, Value);
+    fn start(&mut self, rng: &mut ChaCha8Rng, ctx: &mut FaultContext) -> (Value, Value);
 
     /// Switch the fault off. Returns the completion value.
-    fn stop(&mut self, faults: &mut Faults) -> Value;
+    fn stop(&mut self, ctx: &mut FaultContext) -> Value;
+}
+
+/// Which nodes a process fault hits, chosen per start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Targets {
+    /// One random node.
+    One,
+    /// A random minority (⌊(N−1)/2⌋ nodes, at least one).
+    Minority,
+    /// A random majority (⌊N/2⌋+1 nodes).
+    Majority,
+    /// Every node.
+    All,
+}
+
+impl Targets {
+    /// Every target kind.
+    pub const ALL: [Targets; 4] = [
+        Targets::One,
+        Targets::Minority,
+        Targets::Majority,
+        Targets::All,
+    ];
+
+    /// The target kind's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Targets::One => "one",
+            Targets::Minority => "minority",
+            Targets::Majority => "majority",
+            Targets::All => "all",
+        }
+    }
+
+    /// Parse a comma-separated list of target kinds.
+    pub fn parse_list(text: &str) -> Result<Vec<Targets>, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|name| {
+                Targets::ALL.into_iter().find(|t| t.name() == name).ok_or_else(|| {
+                    format!(
+                        "--nemesis-targets: unknown target {name:?}; expected some of one, minority, majority, all"
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Choose the nodes (sorted indices) among `n`.
+    pub fn choose(self, n: usize, rng: &mut ChaCha8Rng) -> Vec<NodeIndex> {
+        use rand::seq::SliceRandom;
+        let count = match self {
+            Targets::One => 1,
+            Targets::Minority => (n.saturating_sub(1) / 2).max(1),
+            Targets::Majority => n / 2 + 1,
+            Targets::All => n,
+        }
+        .min(n);
+        let mut nodes: Vec<NodeIndex> = (0..n).collect();
+        nodes.shuffle(rng);
+        nodes.truncate(count);
+        nodes.sort_unstable();
+        nodes
+    }
 }
 
 /// What the user asked for with `--nemesis` and its options.
@@ -53,10 +138,12 @@ pub struct NemesisSpec {
     pub duplicate_rate: f64,
     /// Mean node↔node latency (the latency fault scales it).
     pub latency_mean_ms: u64,
+    /// Which nodes process faults (kill, pause) hit.
+    pub targets: Vec<Targets>,
 }
 
 /// Every fault name `--nemesis` accepts.
-pub const FAULT_NAMES: &[&str] = &["partition", "drop", "latency", "duplicate"];
+pub const FAULT_NAMES: &[&str] = &["partition", "drop", "latency", "duplicate", "kill", "pause"];
 
 impl NemesisSpec {
     /// Parse a comma-separated `--nemesis` value (spaces around commas allowed).
@@ -139,12 +226,7 @@ impl Nemesis {
     }
 
     /// Perform every start/stop due at `now`.
-    pub fn fire_due(
-        &mut self,
-        now: Nanos,
-        faults: &mut Faults,
-        nodes: &[String],
-    ) -> Vec<NemesisEvent> {
+    pub fn fire_due(&mut self, now: Nanos, ctx: &mut FaultContext) -> Vec<NemesisEvent> {
         let mut events = Vec::new();
         for s in &mut self.scheduled {
             if s.next_at.is_none_or(|at| at > now) {
@@ -152,14 +234,14 @@ impl Nemesis {
             }
             let (start_f, stop_f) = s.fault.functions();
             if s.active {
-                let value = s.fault.stop(faults);
+                let value = s.fault.stop(ctx);
                 events.push(NemesisEvent {
                     f: stop_f,
                     invoke_value: Value::Null,
                     completion_value: value,
                 });
             } else {
-                let (invoke_value, completion_value) = s.fault.start(&mut s.rng, faults, nodes);
+                let (invoke_value, completion_value) = s.fault.start(&mut s.rng, ctx);
                 events.push(NemesisEvent {
                     f: start_f,
                     invoke_value,
@@ -181,13 +263,13 @@ impl Nemesis {
     }
 
     /// Stop scheduling and switch every active fault off.
-    pub fn heal_all(&mut self, faults: &mut Faults) -> Vec<NemesisEvent> {
+    pub fn heal_all(&mut self, ctx: &mut FaultContext) -> Vec<NemesisEvent> {
         self.end_schedule();
         let mut events = Vec::new();
         for s in &mut self.scheduled {
             if s.active {
                 s.active = false;
-                let value = s.fault.stop(faults);
+                let value = s.fault.stop(ctx);
                 events.push(NemesisEvent {
                     f: s.fault.functions().1,
                     invoke_value: Value::Null,
@@ -205,6 +287,8 @@ fn build(name: &str, spec: &NemesisSpec) -> Box<dyn Fault> {
         "drop" => Box::new(drop::Drop::new(spec.drop_rate)),
         "latency" => Box::new(slow::Slow::new(spec.latency_mean_ms)),
         "duplicate" => Box::new(duplicate::Duplicate::new(spec.duplicate_rate)),
+        "kill" => Box::new(kill::Kill::new(spec.targets.clone())),
+        "pause" => Box::new(pause::Pause::new(spec.targets.clone())),
         other => unreachable!("fault names are validated at parse time: {other}"),
     }
 }
@@ -221,6 +305,7 @@ mod tests {
             drop_rate: 0.3,
             duplicate_rate: 0.2,
             latency_mean_ms: 10,
+            targets: Targets::ALL.to_vec(),
         }
     }
 
@@ -234,11 +319,21 @@ mod tests {
             if at > 30_000_000_000 {
                 break;
             }
-            for e in nemesis.fire_due(at, &mut faults, &nodes) {
+            let mut ctx = FaultContext {
+                faults: &mut faults,
+                nodes: &nodes,
+                actions: Vec::new(),
+            };
+            for e in nemesis.fire_due(at, &mut ctx) {
                 out.push((at, e.f, e.completion_value));
             }
         }
-        for e in nemesis.heal_all(&mut faults) {
+        let mut ctx = FaultContext {
+            faults: &mut faults,
+            nodes: &nodes,
+            actions: Vec::new(),
+        };
+        for e in nemesis.heal_all(&mut ctx) {
             out.push((0, e.f, e.completion_value));
         }
         assert!(faults.cut.is_none() && faults.drop_rate == 0.0, "healed");
@@ -269,6 +364,7 @@ mod tests {
             NemesisSpec::parse_faults("partition , drop,partition"),
             Ok(vec!["partition".to_string(), "drop".to_string()])
         );
-        assert!(NemesisSpec::parse_faults("kill").is_err());
+        assert!(NemesisSpec::parse_faults("kill,pause").is_ok());
+        assert!(NemesisSpec::parse_faults("explode").is_err());
     }
 }

@@ -18,8 +18,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 
-use super::Fault;
-use crate::net::Faults;
+use super::{Fault, FaultContext};
 
 /// A partition shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,12 +186,9 @@ impl Fault for Partition {
         ("start-partition", "stop-partition")
     }
 
-    fn start(
-        &mut self,
-        rng: &mut ChaCha8Rng,
-        faults: &mut Faults,
-        nodes: &[String],
-    ) -> (Value, Value) {
+    fn start(&mut self, rng: &mut ChaCha8Rng, ctx: &mut FaultContext) -> (Value, Value) {
+        let faults = &mut *ctx.faults;
+        let nodes = ctx.nodes;
         let shape = self.shapes[rng.gen_range(0..self.shapes.len())];
         let n = nodes.len();
         let grudge = shape.grudge(n, rng);
@@ -214,7 +210,8 @@ impl Fault for Partition {
         )
     }
 
-    fn stop(&mut self, faults: &mut Faults) -> Value {
+    fn stop(&mut self, ctx: &mut FaultContext) -> Value {
+        let faults = &mut *ctx.faults;
         faults.cut = None;
         json!("network-healed")
     }
@@ -223,6 +220,7 @@ impl Fault for Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::Faults;
     use rand::SeedableRng;
 
     const SIZES: [usize; 5] = [1, 2, 3, 5, 25];
@@ -377,13 +375,24 @@ mod tests {
         let nodes: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
         let mut p = Partition::new(vec![PartitionShape::One]);
         let mut faults = Faults::default();
-        let (invoke, done) = p.start(&mut ChaCha8Rng::seed_from_u64(1), &mut faults, &nodes);
+        let mut ctx = FaultContext {
+            faults: &mut faults,
+            nodes: &nodes,
+            actions: Vec::new(),
+        };
+        let (invoke, done) = p.start(&mut ChaCha8Rng::seed_from_u64(1), &mut ctx);
+        assert!(ctx.actions.is_empty());
         assert_eq!(invoke, json!("one"));
         assert_eq!(done["shape"], "one");
         let cut = faults.cut.as_ref().unwrap();
         assert_eq!(cut.iter().filter(|c| **c).count(), 8);
         assert_eq!(done["grudge"].as_object().unwrap().len(), 5);
-        assert_eq!(p.stop(&mut faults), json!("network-healed"));
+        let mut ctx = FaultContext {
+            faults: &mut faults,
+            nodes: &nodes,
+            actions: Vec::new(),
+        };
+        assert_eq!(p.stop(&mut ctx), json!("network-healed"));
         assert!(faults.cut.is_none());
         assert_eq!(
             PartitionShape::parse_list("one, bridge"),

@@ -5,8 +5,8 @@
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use super::Fault;
-use crate::net::{Faults, SlowLinks};
+use super::{Fault, FaultContext};
+use crate::net::SlowLinks;
 
 /// Latency multiplier while slowed.
 const FACTOR: u64 = 10;
@@ -31,7 +31,8 @@ impl Fault for Slow {
         ("start-latency", "stop-latency")
     }
 
-    fn start(&mut self, _: &mut ChaCha8Rng, faults: &mut Faults, _: &[String]) -> (Value, Value) {
+    fn start(&mut self, _: &mut ChaCha8Rng, ctx: &mut FaultContext) -> (Value, Value) {
+        let faults = &mut *ctx.faults;
         let jitter_ms = FACTOR * self.mean_ms.max(MIN_BASE_MS);
         faults.slow = Some(SlowLinks {
             factor: FACTOR,
@@ -43,7 +44,8 @@ impl Fault for Slow {
         )
     }
 
-    fn stop(&mut self, faults: &mut Faults) -> Value {
+    fn stop(&mut self, ctx: &mut FaultContext) -> Value {
+        let faults = &mut *ctx.faults;
         faults.slow = None;
         json!("network-healed")
     }
