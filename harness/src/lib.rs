@@ -22,6 +22,7 @@ pub mod engine;
 pub mod journal;
 pub mod nemesis;
 pub mod net;
+pub mod nodes;
 pub mod process;
 pub mod recorder;
 pub mod report;
