@@ -848,7 +848,7 @@ impl<'a, B: Backend> Engine<'a, B> {
                 Failure::of(
                     node,
                     format!(
-                        "node {} is not reading its stdin: {queued} messages are waiting",
+                        "node {} stopped reading its stdin: {queued} deliveries are waiting",
                         self.settings.node_ids[node]
                     ),
                 )
