@@ -24,6 +24,41 @@ pub struct Cli {
 pub enum Command {
     /// Run a workload against a node binary and check the history.
     Test(TestArgs),
+    /// Check a stored run again and rewrite its results and reports.
+    Analyze(AnalyzeArgs),
+    /// Browse the store in a web browser.
+    Serve(ServeArgs),
+}
+
+/// Flags of `straum analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The run directory to analyze (default: the store's latest run).
+    #[arg(value_name = "RUN")]
+    pub run: Option<PathBuf>,
+    /// Directory holding test runs.
+    #[arg(long, default_value = "store", value_name = "DIR")]
+    pub store: PathBuf,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print the results summary as JSON on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `straum serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on.
+    #[arg(long, default_value = "8080")]
+    pub port: u16,
+    /// Directory holding test runs.
+    #[arg(long, default_value = "store", value_name = "DIR")]
+    pub store: PathBuf,
 }
 
 /// Flags of `straum test` (Maelstrom's names and defaults).
@@ -133,6 +168,12 @@ pub struct TestArgs {
     /// Seconds to wait after healing before final reads (workloads with a final phase).
     #[arg(long, default_value = "10", value_name = "SECONDS")]
     pub recovery_time: f64,
+    /// Also write a JUnit XML report here (one testcase per checker).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print the results summary as JSON on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    pub json: bool,
     /// Longest accepted node output line, in bytes.
     #[arg(long, default_value = "16777216", value_name = "BYTES")]
     pub max_line_bytes: usize,
@@ -267,7 +308,10 @@ impl TestArgs {
                 targets,
             },
             max_node_rate: self.max_node_rate,
+            junit: self.junit,
+            json: self.json,
             availability,
+            availability_text: self.availability.clone(),
             seed: self.seed,
             store: self.store,
             rpc_timeout_ms: self.rpc_timeout,

@@ -30,8 +30,14 @@ pub struct TestConfig {
     pub nemesis: NemesisSpec,
     /// `--max-node-rate`.
     pub max_node_rate: u64,
+    /// Where to write a JUnit report, if anywhere.
+    pub junit: Option<PathBuf>,
+    /// Print the results summary as JSON on stdout.
+    pub json: bool,
     /// Availability requirement.
     pub availability: Availability,
+    /// `--availability` as given, for the run record.
+    pub availability_text: Option<String>,
     /// Seed, if given.
     pub seed: Option<u64>,
     /// Store directory.

@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use straum_workloads::{NetEvent, NetEventKind};
 
 use crate::backend::Nanos;
-use crate::net::{Addr, Fate, NetObserver, Packet};
+use crate::net::{Addr, Fate, NetObserver, NetStats, Packet};
 
 /// Writes the journal.
 pub struct Journal {
@@ -120,6 +120,45 @@ struct Line<'a> {
     dest: String,
     #[serde(borrow)]
     body: &'a RawValue,
+}
+
+/// Network statistics recounted from a journal (for `straum analyze`).
+pub fn stats(path: &Path) -> std::io::Result<NetStats> {
+    #[derive(Deserialize)]
+    struct Event<'a> {
+        e: &'a str,
+        src: &'a str,
+        dest: &'a str,
+        why: Option<&'a str>,
+        #[serde(rename = "copy-of")]
+        copy_of: Option<u64>,
+    }
+    let mut stats = NetStats::default();
+    let reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    for line in reader.lines().map_while(Result::ok) {
+        let Ok(event) = serde_json::from_str::<Event>(&line) else {
+            continue;
+        };
+        let client = event.src.starts_with('c') || event.dest.starts_with('c');
+        let class = if client {
+            &mut stats.clients
+        } else {
+            &mut stats.servers
+        };
+        match (event.e, event.why) {
+            ("send", _) => {
+                class.send += 1;
+                if event.copy_of.is_some() {
+                    stats.duplicated += 1;
+                }
+            }
+            ("recv", _) => class.recv += 1,
+            (_, Some("partition")) => stats.partitioned += 1,
+            (_, Some("receiver-down")) => stats.to_down_nodes += 1,
+            _ => stats.dropped += 1,
+        }
+    }
+    Ok(stats)
 }
 
 /// Read a journal back as events, times shifted so that `origin` is 0 (earlier events

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use straum::cli::{Cli, Command};
-use straum::runner::{run_tests, EXIT_BAD_ARGUMENTS};
+use straum::runner::{analyze_stored, run_tests, EXIT_BAD_ARGUMENTS};
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
@@ -32,6 +32,8 @@ fn main() {
                 }
             }
         }
+        Command::Analyze(args) => analyze_stored(&args),
+        Command::Serve(args) => straum::serve::run(&args.store, &args.host, args.port),
     };
     std::process::exit(code);
 }

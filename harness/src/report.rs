@@ -32,6 +32,8 @@ pub struct RunFacts<'a> {
     pub seed: u64,
     /// Where results.json is.
     pub results_path: String,
+    /// Where index.html (the report with plots and diagrams) is.
+    pub report_path: String,
     /// The command reproducing this run.
     pub reproduce: String,
 }
@@ -148,6 +150,7 @@ pub fn summary(facts: &RunFacts, history: &[Op], analysis: &Analysis) -> String 
         }
     }
     let _ = writeln!(out, "results      {}", facts.results_path);
+    let _ = writeln!(out, "report       {}", facts.report_path);
     if analysis.valid != Validity::Valid {
         let _ = writeln!(out, "reproduce    {}", facts.reproduce);
     }

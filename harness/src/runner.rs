@@ -4,33 +4,23 @@
 use std::fs;
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
-use straum_workloads::{Op, Validity, WorkloadOptions};
+use straum_workloads::{Op, WorkloadOptions};
 
-use crate::analysis::analyze;
 use crate::backend::Backend;
+use crate::cli::AnalyzeArgs;
 use crate::config::{reproduce_command, TestConfig};
 use crate::edn::{to_edn, Keys};
 use crate::engine::{Engine, EngineSettings, Stop};
+use crate::finish::{finish, Outputs, RunRecord};
 use crate::journal::{self, Journal};
 use crate::process::{resolve_bin, ProcessBackend, SpawnSpec};
 use crate::recorder::HistoryRecorder;
-use crate::report::{summary, RunFacts};
 use crate::seed::random_seed;
 use crate::store::RunDir;
 
-/// Exit code: the history is valid.
-pub const EXIT_VALID: i32 = 0;
-/// Exit code: the history is invalid.
-pub const EXIT_INVALID: i32 = 1;
-/// Exit code: the checkers could not decide.
-pub const EXIT_UNKNOWN: i32 = 2;
-/// Exit code: the run was interrupted by SIGINT or SIGTERM.
-pub const EXIT_INTERRUPTED: i32 = 130;
+pub use crate::finish::{EXIT_CRASHED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID};
 /// Exit code: bad arguments (including a missing or non-executable `--bin`).
 pub const EXIT_BAD_ARGUMENTS: i32 = 254;
-/// Exit code: the run crashed (a node misbehaved or the harness could not go on).
-pub const EXIT_CRASHED: i32 = 255;
 
 const NS_PER_SEC: f64 = 1e9;
 
@@ -83,7 +73,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
             return EXIT_CRASHED;
         }
     };
-    println!(
+    let banner = format!(
         "straum: {} on {} node{} ({}), {} clients, {} s at {}/s, seed {seed}",
         config.workload,
         config.node_ids.len(),
@@ -93,7 +83,13 @@ pub fn run_test(config: &TestConfig) -> i32 {
         config.time_limit_secs,
         config.rate,
     );
-    println!("straum: run directory {}", run_dir.path().display());
+    let location = format!("straum: run directory {}", run_dir.path().display());
+    // With --json, stdout carries only the results.
+    if config.json {
+        eprintln!("{banner}\n{location}");
+    } else {
+        println!("{banner}\n{location}");
+    }
 
     let started = Instant::now();
     let work_dir = match tempfile::Builder::new().prefix("straum-").tempdir() {
@@ -152,67 +148,101 @@ pub fn run_test(config: &TestConfig) -> i32 {
         Err(e) => eprintln!("straum: cannot write the network journal: {e}"),
     }
     let outcome = engine.run();
-    let stop_report = outcome
+    let stopped = outcome
         .stopped
         .as_ref()
         .map(|stop| describe_stop(stop, &backend, config));
     backend.stop_all();
     let ops = history.finish();
-    let seconds = started.elapsed().as_secs_f64();
     write_history_text(&run_dir, &ops);
-
-    let mut results = Map::new();
-    let exit = match (&outcome.stopped, stop_report) {
-        (Some(stop), Some(report)) => {
-            results.insert("valid?".into(), json!("unknown"));
-            results.insert("error".into(), json!(report));
-            results.insert(
-                "interrupted".into(),
-                json!(matches!(stop, Stop::Interrupted(_))),
-            );
-            eprintln!("\nstraum: {report}");
-            eprintln!(
-                "straum: the history recorded so far ({} ops) is in {}",
-                ops.len(),
-                run_dir.file("history.jsonl").display()
-            );
-            eprintln!("straum: reproduce with: {reproduce}");
-            match stop {
-                Stop::Interrupted(_) => EXIT_INTERRUPTED,
-                Stop::Failed(_) => EXIT_CRASHED,
-            }
-        }
-        _ => {
-            let mut analysis = analyze(workload.as_ref(), &ops, &outcome.net, config.availability);
-            if let Ok(mut events) = journal::read(&journal_path, outcome.main_start) {
-                if let Some(extra) = workload.analyze_network(&ops, &mut events) {
-                    analysis.checkers.push(extra);
-                }
-            }
-            results = analysis.to_json();
-            let facts = RunFacts {
-                workload: &config.workload,
-                nodes: config.node_ids.len(),
-                seconds,
-                seed,
-                results_path: run_dir.file("results.json").display().to_string(),
-                reproduce: reproduce.clone(),
-            };
-            print!("{}", summary(&facts, &ops, &analysis));
-            match analysis.valid {
-                Validity::Valid => EXIT_VALID,
-                Validity::Invalid => EXIT_INVALID,
-                Validity::Unknown => EXIT_UNKNOWN,
-            }
-        }
+    let record = RunRecord {
+        workload: config.workload.clone(),
+        node_ids: config.node_ids.clone(),
+        concurrency: config.concurrency,
+        availability: config.availability_text.clone(),
+        topology: config.topology.clone(),
+        key_count: config.key_count,
+        max_writes_per_key: config.max_writes_per_key,
+        seed,
+        reproduce: reproduce.clone(),
+        main_start: outcome.main_start,
+        seconds: started.elapsed().as_secs_f64(),
+        stopped: stopped.clone(),
+        interrupted: matches!(outcome.stopped, Some(Stop::Interrupted(_))),
     };
-    results.insert("seed".into(), json!(seed));
-    results.insert("reproduce".into(), json!(reproduce));
-    write_results(&run_dir, &Value::Object(results));
+    if let Err(e) = record.save(&run_dir) {
+        eprintln!("straum: could not write test.json: {e}");
+    }
+    if let Some(paragraph) = &stopped {
+        eprintln!("\nstraum: {paragraph}");
+        eprintln!(
+            "straum: the history recorded so far ({} ops) is in {}",
+            ops.len(),
+            run_dir.file("history.jsonl").display()
+        );
+        eprintln!("straum: reproduce with: {reproduce}");
+    }
+    let outputs = Outputs {
+        junit: config.junit.clone(),
+        json: config.json,
+        analyze_stopped_runs: false,
+    };
+    let exit = finish(&run_dir, &record, &ops, &outcome.net, &outputs);
     if let Err(e) = run_dir.mark_latest() {
         eprintln!("straum: could not update the store's latest links: {e}");
     }
     exit
+}
+
+/// `straum analyze`: check a stored run again (even one that stopped early) and
+/// rewrite its results and reports; returns the exit code.
+pub fn analyze_stored(args: &AnalyzeArgs) -> i32 {
+    let dir = args
+        .run
+        .clone()
+        .unwrap_or_else(|| args.store.join("latest"));
+    let dir = match dir.canonicalize() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("straum: no run at {}: {e}", dir.display());
+            return EXIT_BAD_ARGUMENTS;
+        }
+    };
+    let record = match RunRecord::load(&dir) {
+        Ok(record) => record,
+        Err(e) => {
+            eprintln!("straum: {e}");
+            return EXIT_BAD_ARGUMENTS;
+        }
+    };
+    let ops = match read_history(&dir.join("history.jsonl")) {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!("straum: {e}");
+            return EXIT_BAD_ARGUMENTS;
+        }
+    };
+    let net = journal::stats(&dir.join("net-journal.jsonl")).unwrap_or_default();
+    let run_dir = RunDir::existing(&dir);
+    eprintln!("straum: analyzing {} ({} ops)", dir.display(), ops.len());
+    let outputs = Outputs {
+        junit: args.junit.clone(),
+        json: args.json,
+        analyze_stopped_runs: true,
+    };
+    finish(&run_dir, &record, &ops, &net, &outputs)
+}
+
+fn read_history(path: &std::path::Path) -> Result<Vec<Op>, String> {
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))
+        })
+        .collect()
 }
 
 /// One paragraph naming the node, the cause, the offending line and the node's last
@@ -267,15 +297,5 @@ fn write_history_text(run_dir: &RunDir, ops: &[Op]) {
     }
     if let Err(e) = fs::write(run_dir.file("history.txt"), text) {
         eprintln!("straum: could not write history.txt: {e}");
-    }
-}
-
-fn write_results(run_dir: &RunDir, results: &Value) {
-    let json = serde_json::to_string_pretty(results).expect("results serialise");
-    let edn = to_edn(results, Keys::Keywords);
-    for (name, text) in [("results.json", json), ("results.edn", edn)] {
-        if let Err(e) = fs::write(run_dir.file(name), text + "\n") {
-            eprintln!("straum: could not write {name}: {e}");
-        }
     }
 }

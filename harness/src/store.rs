@@ -42,6 +42,25 @@ impl RunDir {
         Ok(dir)
     }
 
+    /// A run directory that already exists (`store/<workload>/<name>`).
+    pub fn existing(path: &Path) -> RunDir {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let workload_dir = path.parent().unwrap_or(path);
+        let workload = workload_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let root = workload_dir.parent().unwrap_or(workload_dir).to_path_buf();
+        RunDir {
+            root,
+            workload,
+            name,
+        }
+    }
+
     /// The directory itself.
     pub fn path(&self) -> PathBuf {
         self.root.join(&self.workload).join(&self.name)

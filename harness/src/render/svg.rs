@@ -52,6 +52,14 @@ pub fn num(v: f64) -> String {
     }
 }
 
+/// A `<text>` element at (`x`, `y`) with raw `attrs`; `content` is escaped.
+pub fn text_element(x: f64, y: f64, attrs: &str, content: &str) -> String {
+    let mut out = format!("<text x=\"{}\" y=\"{}\" {attrs}>", num(x), num(y));
+    escape_into(&mut out, content);
+    out.push_str("</text>\n");
+    out
+}
+
 /// An SVG document under construction.
 pub struct Svg {
     out: String,
@@ -125,14 +133,7 @@ impl Svg {
 
     /// Text at (`x`, `y`); `content` is escaped.
     pub fn text(&mut self, x: f64, y: f64, attrs: &str, content: &str) {
-        let _ = write!(
-            self.out,
-            "<text x=\"{}\" y=\"{}\" {attrs}>",
-            num(x),
-            num(y)
-        );
-        escape_into(&mut self.out, content);
-        self.out.push_str("</text>\n");
+        self.out.push_str(&text_element(x, y, attrs, content));
     }
 
     /// A path with data `d` (numbers and commands only).
