@@ -367,7 +367,9 @@ mod tests {
     fn parse(args: &[&str]) -> Result<TestConfig, Vec<String>> {
         let mut argv = vec!["straum", "test"];
         argv.extend_from_slice(args);
-        let Command::Test(test) = Cli::try_parse_from(&argv).unwrap().command;
+        let Command::Test(test) = Cli::try_parse_from(&argv).unwrap().command else {
+            panic!("parsed as another command");
+        };
         test.into_config(vec![])
     }
 

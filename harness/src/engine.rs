@@ -18,6 +18,7 @@ use crate::backend::{Backend, BackendEvent, DeliveryError, Nanos, NodeIndex};
 use crate::nemesis::{FaultContext, Nemesis, NemesisEvent, NemesisSpec, ProcessAction};
 use crate::net::{Addr, AddressBook, Latency, NetObserver, NetStats, Network, Packet};
 use crate::nodes::{NodeStates, Reinit};
+use crate::progress::{Progress, ProgressSink, Silent};
 use crate::recorder::{HistoryRecorder, OpRecord};
 use crate::seed::Stream;
 use crate::services::Services;
@@ -35,6 +36,8 @@ const STDOUT_CLOSED_GRACE: Nanos = 200 * MS;
 const STDIN_STALL_LIMIT: Nanos = 5 * SECOND;
 /// How often the watchdog (stalled readers, floods) looks.
 const WATCH_INTERVAL: Nanos = 100 * MS;
+/// How often progress is reported.
+const PROGRESS_INTERVAL: Nanos = 250 * MS;
 
 /// Timing and sizing of a run, as the core needs them.
 #[derive(Debug, Clone)]
@@ -180,6 +183,9 @@ pub struct Engine<'a, B: Backend> {
     closed_stdout: Vec<(Nanos, NodeIndex)>,
     nodes: NodeStates,
     next_watch: Nanos,
+    progress: Box<dyn ProgressSink>,
+    counts: Progress,
+    next_progress: Nanos,
     sent_this_second: Vec<u64>,
     second_started: Nanos,
     line: Vec<u8>,
@@ -237,11 +243,19 @@ impl<'a, B: Backend> Engine<'a, B> {
             closed_stdout: Vec::new(),
             nodes: NodeStates::new(node_count),
             next_watch: 0,
+            progress: Box::new(Silent),
+            counts: Progress::default(),
+            next_progress: 0,
             sent_this_second: vec![0; node_count],
             second_started: 0,
             line: Vec::with_capacity(512),
             settings,
         }
+    }
+
+    /// Show live progress on `sink`.
+    pub fn show_progress(&mut self, sink: Box<dyn ProgressSink>) {
+        self.progress = sink;
     }
 
     /// Report every network event to `observer` (the journal).
@@ -252,6 +266,7 @@ impl<'a, B: Backend> Engine<'a, B> {
     /// Run every phase to the end or until something stops the run.
     pub fn run(mut self) -> EngineOutcome {
         let stopped = self.run_phases().err();
+        self.progress.finish();
         self.history.flush();
         self.net.close_observer();
         EngineOutcome {
@@ -553,6 +568,7 @@ impl<'a, B: Backend> Engine<'a, B> {
         self.next_worker = (worker + 1) % self.workers.len();
         let client = self.client_of(worker);
         let w = &self.workers[worker];
+        self.counts.invoked += 1;
         self.history.record(OpRecord {
             time: now - self.phase_start,
             kind: OpType::Invoke,
@@ -696,6 +712,10 @@ impl<'a, B: Backend> Engine<'a, B> {
     /// counting floods.
     fn watch(&mut self, now: Nanos) -> Result<(), Stop> {
         self.next_watch = now + WATCH_INTERVAL;
+        if now >= self.next_progress {
+            self.next_progress = now + PROGRESS_INTERVAL;
+            self.report_progress(now);
+        }
         for node in 0..self.settings.node_ids.len() {
             let live = self.nodes.is_live(node, self.nodes.generation(node));
             if self.nodes.is_paused(node) || !live {
@@ -718,6 +738,25 @@ impl<'a, B: Backend> Engine<'a, B> {
             self.sent_this_second.iter_mut().for_each(|n| *n = 0);
         }
         Ok(())
+    }
+
+    fn report_progress(&mut self, now: Nanos) {
+        let main_start = if matches!(self.phase, Phase::Init | Phase::Setup) {
+            now
+        } else {
+            self.phase_start
+        };
+        self.counts.phase = match self.phase {
+            Phase::Init => "init",
+            Phase::Setup => "setup",
+            Phase::Main { .. } => "running",
+            Phase::Recovery { .. } => "recovery",
+            Phase::Final => "final reads",
+        };
+        self.counts.elapsed = (now - main_start) as f64 / 1e9;
+        self.counts.total = self.settings.time_limit as f64 / 1e9;
+        self.counts.faults = self.nemesis.active();
+        self.progress.update(&self.counts);
     }
 
     fn record_nemesis(&mut self, now: Nanos, events: Vec<NemesisEvent>) {
@@ -745,6 +784,11 @@ impl<'a, B: Backend> Engine<'a, B> {
         let Some(pending) = w.pending.take() else {
             return;
         };
+        match completion.kind {
+            OpType::Ok => self.counts.ok += 1,
+            OpType::Fail => self.counts.fail += 1,
+            _ => self.counts.info += 1,
+        }
         self.history.record(OpRecord {
             time: now - self.phase_start,
             kind: completion.kind,

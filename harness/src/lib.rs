@@ -25,6 +25,7 @@ pub mod nemesis;
 pub mod net;
 pub mod nodes;
 pub mod process;
+pub mod progress;
 pub mod recorder;
 pub mod render;
 pub mod report;

@@ -143,6 +143,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
     };
     let journal_path = run_dir.file("net-journal.jsonl");
     let mut engine = Engine::new(&mut backend, settings, workload.as_mut(), &mut history);
+    engine.show_progress(crate::progress::for_stderr());
     match Journal::create(&journal_path, &config.node_ids) {
         Ok(journal) => engine.observe_network(Box::new(journal)),
         Err(e) => eprintln!("straum: cannot write the network journal: {e}"),

@@ -255,6 +255,15 @@ impl Nemesis {
         events
     }
 
+    /// The faults in force, by name (`partition`, `kill`, …).
+    pub fn active(&self) -> Vec<&'static str> {
+        self.scheduled
+            .iter()
+            .filter(|s| s.active)
+            .map(|s| s.fault.functions().0.trim_start_matches("start-"))
+            .collect()
+    }
+
     /// Stop scheduling; faults in force stay in force.
     pub fn end_schedule(&mut self) {
         for s in &mut self.scheduled {
