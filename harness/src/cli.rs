@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a workload against a node binary and check the history.
-    Test(TestArgs),
+    Test(Box<TestArgs>),
     /// Check a stored run again and rewrite its results and reports.
     Analyze(AnalyzeArgs),
     /// Browse the store in a web browser.

@@ -22,7 +22,7 @@ fn main() {
         Command::Test(args) => {
             let mut command_line = vec!["straum".to_string()];
             command_line.extend(argv.into_iter().skip(1));
-            match args.into_config(command_line) {
+            match (*args).into_config(command_line) {
                 Ok(config) => run_tests(&config),
                 Err(errors) => {
                     for error in errors {
