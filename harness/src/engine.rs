@@ -427,6 +427,7 @@ impl<'a, B: Backend> Engine<'a, B> {
         }
     }
 
+    /// When the loop must next wake up even if no event arrives.
     fn next_wake(&self, now: Nanos) -> Nanos {
         let phase_deadline = match self.phase {
             Phase::Init | Phase::Setup => Some(self.handshake_deadline),
@@ -446,6 +447,9 @@ impl<'a, B: Backend> Engine<'a, B> {
         ]
         .into_iter()
         .flatten()
+        // Everything due by now was just done; a deadline already passed (the main
+        // phase's end while ops are still in flight, say) must not stop the wait.
+        .filter(|&t| t > now)
         .min()
         .unwrap_or(now + SECOND)
     }
