@@ -7,6 +7,7 @@
 
 pub mod broadcast;
 pub mod checkers;
+pub mod counter;
 pub mod echo;
 pub mod g_set;
 pub mod history;
@@ -50,17 +51,18 @@ pub const REGISTRY: &[WorkloadEntry] = &[
         name: "g-set",
         build: g_set::build,
     },
+    WorkloadEntry {
+        name: "g-counter",
+        build: counter::build_g,
+    },
+    WorkloadEntry {
+        name: "pn-counter",
+        build: counter::build_pn,
+    },
 ];
 
 /// Workload names Maelstrom accepts that straum does not run yet.
-pub const PLANNED: &[&str] = &[
-    "g-counter",
-    "pn-counter",
-    "kafka",
-    "lin-kv",
-    "txn-list-append",
-    "txn-rw-register",
-];
+pub const PLANNED: &[&str] = &["kafka", "lin-kv", "txn-list-append", "txn-rw-register"];
 
 /// Build the workload called `name`, or explain why there is none (unknown name,
 /// or options the workload rejects).
