@@ -2,9 +2,9 @@
 //! 10 000-event cap). Participants are columns; each journal send or delivery is one
 //! vertical step; each delivered message is an arrow from its send to its delivery.
 //! Long runs are split into pages (`messages.svg`, `messages-2.svg`, …) of at most
-//! [`MESSAGES_PER_PAGE`] arrows, linked to each other. The journal is streamed twice
-//! (once to lay out pages and collect participants, once to draw); only the messages
-//! in flight are held in memory.
+//! [`MESSAGES_PER_PAGE`] arrows, linked to each other, up to [`MAX_PAGES`] pages. The
+//! journal is streamed twice (once to lay out pages and collect participants, once to
+//! draw); only the messages in flight are held in memory.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -18,6 +18,9 @@ use super::svg::{escape_into, num, text_element, truncate, Svg};
 
 /// Arrows per page.
 pub const MESSAGES_PER_PAGE: usize = 5_000;
+/// Most pages drawn (a million messages); a longer journal's diagram stops there —
+/// every message stays in `net-journal.jsonl`.
+pub const MAX_PAGES: usize = 200;
 /// A page also ends after this many steps per arrow it may hold, so that sends that
 /// are never delivered (partitions) cannot make a page arbitrarily long.
 pub const STEPS_PER_MESSAGE: usize = 3;
@@ -264,6 +267,9 @@ fn survey(events: impl Iterator<Item = NetEvent>, per_page: usize) -> (Vec<PageS
         let Some((page, step, placed)) = layout.place(&event) else {
             continue;
         };
+        if page >= MAX_PAGES {
+            break;
+        }
         if pages.len() <= page {
             pages.push(PageSize::default());
         }
