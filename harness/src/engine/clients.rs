@@ -1,0 +1,190 @@
+//! Client workers: which worker takes the next operation, the requests of an
+//! operation (several for multi-RPC workloads), replies, timeouts and completions.
+
+use super::*;
+
+impl<'a, B: Backend> Engine<'a, B> {
+    pub(super) fn issue_due_ops(&mut self, now: Nanos) {
+        match self.phase {
+            Phase::Main { end } => {
+                while let Some(at) = self.next_op_at {
+                    if at > now || now >= end {
+                        break;
+                    }
+                    let Some(worker) = self.free_worker() else {
+                        break;
+                    };
+                    let Some(invocation) = self.workload.next_op(&mut self.op_rng) else {
+                        self.next_op_at = None;
+                        break;
+                    };
+                    self.invoke(worker, invocation, now);
+                    // Stagger from the scheduled time, not from when the loop got to it,
+                    // so wake-up latency does not erode the rate; but never catch up on
+                    // a backlog (workers all busy) with a burst.
+                    let base = if now - at < MAX_SCHEDULE_LAG { at } else { now };
+                    let delay = self.schedule_rng.gen_range(0.0..2.0 / self.settings.rate);
+                    self.next_op_at = Some(base + (delay * 1e9) as Nanos);
+                }
+            }
+            Phase::Final => {
+                if self.final_deadline.is_some_and(|d| now >= d) {
+                    return;
+                }
+                for worker in 0..self.workers.len() {
+                    let w = &self.workers[worker];
+                    if w.final_done || w.pending.is_some() {
+                        continue;
+                    }
+                    match self.workload.final_op(worker, w.finals) {
+                        Some(invocation) => {
+                            self.workers[worker].finals += 1;
+                            self.invoke(worker, invocation, now);
+                        }
+                        None => self.workers[worker].final_done = true,
+                    }
+                }
+            }
+            Phase::Init | Phase::Setup | Phase::Recovery { .. } => {}
+        }
+    }
+
+    /// The next free worker, round-robin, so that ops spread evenly over the nodes and
+    /// a seed gives the same (process, node) sequence whenever workers keep up.
+    pub(super) fn free_worker(&self) -> Option<usize> {
+        let count = self.workers.len();
+        (0..count)
+            .map(|offset| (self.next_worker + offset) % count)
+            .find(|w| self.workers[*w].pending.is_none())
+    }
+
+    pub(super) fn invoke(&mut self, worker: usize, invocation: Invocation, now: Nanos) {
+        self.next_worker = (worker + 1) % self.workers.len();
+        let client = self.client_of(worker);
+        let w = &self.workers[worker];
+        self.counts.invoked += 1;
+        self.history.record(OpRecord {
+            time: now - self.phase_start,
+            kind: OpType::Invoke,
+            process: Process::Client(w.process),
+            f: invocation.f,
+            value: invocation.value.clone(),
+            error: None,
+            exception: None,
+            final_read: invocation.final_read,
+            node: Some(self.settings.node_ids[w.node].clone()),
+        });
+        let step = self.workload.invoke(client_id(client), &invocation);
+        self.workers[worker].pending = Some(Pending {
+            msg_id: 0,
+            invocation,
+        });
+        self.take_step(worker, step, now);
+    }
+
+    /// Carry out what the workload said to do next for a worker's operation.
+    pub(super) fn take_step(&mut self, worker: usize, step: Step, now: Nanos) {
+        match step {
+            Step::Done(completion) => self.complete(worker, completion, now),
+            Step::Send(body) => self.send_request(worker, body, now),
+        }
+    }
+
+    /// The worker's client, opening a new one if it has none.
+    pub(super) fn client_of(&mut self, worker: usize) -> Addr {
+        match self.workers[worker].client {
+            Some(client) => client,
+            None => {
+                let client = self.book.open_client();
+                self.owners.push(ClientOwner::Worker(worker));
+                let w = &mut self.workers[worker];
+                w.client = Some(client);
+                w.next_msg_id = 1;
+                client
+            }
+        }
+    }
+
+    /// Send one request of the worker's pending operation, with a fresh `msg_id` and
+    /// its own timeout.
+    pub(super) fn send_request(&mut self, worker: usize, mut body: Map<String, Value>, now: Nanos) {
+        let client = self.client_of(worker);
+        let w = &mut self.workers[worker];
+        let msg_id = w.next_msg_id;
+        w.next_msg_id += 1;
+        let node = w.node;
+        if let Some(pending) = &mut w.pending {
+            pending.msg_id = msg_id;
+        }
+        body.insert("msg_id".into(), Value::from(msg_id));
+        self.timeouts
+            .push(Reverse((now + self.settings.rpc_timeout, worker, msg_id)));
+        self.send(
+            now,
+            client,
+            Addr::Node(node as u32),
+            to_raw(&Value::Object(body)),
+        );
+    }
+
+    pub(super) fn complete(&mut self, worker: usize, completion: Completion, now: Nanos) {
+        let reusable = self.workload.client_reusable();
+        let concurrency = self.workers.len() as u64;
+        let w = &mut self.workers[worker];
+        let Some(pending) = w.pending.take() else {
+            return;
+        };
+        match completion.kind {
+            OpType::Ok => self.counts.ok += 1,
+            OpType::Fail => self.counts.fail += 1,
+            _ => self.counts.info += 1,
+        }
+        self.history.record(OpRecord {
+            time: now - self.phase_start,
+            kind: completion.kind,
+            process: Process::Client(w.process),
+            f: pending.invocation.f,
+            value: completion.value,
+            error: completion.error,
+            exception: completion.exception,
+            final_read: pending.invocation.final_read,
+            node: None,
+        });
+        if completion.kind == OpType::Info {
+            w.process += concurrency;
+            if !reusable {
+                if let Some(Addr::Client(k)) = w.client.take() {
+                    self.owners[k as usize] = ClientOwner::Retired;
+                    self.workload.client_closed(k as u64);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_client_reply(&mut self, worker: usize, packet: &Packet, now: Nanos) {
+        let Ok(body) = serde_json::from_str::<Map<String, Value>>(packet.body.get()) else {
+            return;
+        };
+        let Some(pending) = &self.workers[worker].pending else {
+            return;
+        };
+        if body.get("in_reply_to").and_then(Value::as_u64) != Some(pending.msg_id) {
+            return;
+        }
+        let step = if body.get("type").and_then(Value::as_str) == Some("error") {
+            Step::Done(self.workload.error_style().on_error(
+                &pending.invocation,
+                body.get("code").and_then(Value::as_i64),
+                body.get("text").and_then(Value::as_str),
+            ))
+        } else {
+            let client = client_id(
+                self.workers[worker]
+                    .client
+                    .expect("a pending op has a client"),
+            );
+            self.workload.reply(client, &pending.invocation, &body)
+        };
+        self.take_step(worker, step, now);
+    }
+}

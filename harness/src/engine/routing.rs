@@ -1,0 +1,176 @@
+//! Routing: every message into the network, deliveries out of it to nodes, clients
+//! and services, and what the backend reports about the nodes.
+
+use super::*;
+
+impl<'a, B: Backend> Engine<'a, B> {
+    /// Put a message into the network (every send goes through here).
+    pub(super) fn send(&mut self, now: Nanos, src: Addr, dest: Addr, body: Box<RawValue>) {
+        if self.settings.log_net_send {
+            self.log_message(":send", self.net.next_id(), src, dest, &body);
+        }
+        self.net.send(now, src, dest, body);
+    }
+
+    pub(super) fn log_message(&self, what: &str, id: u64, src: Addr, dest: Addr, body: &RawValue) {
+        eprintln!(
+            "{what} {}",
+            envelope_text(self.book.name(src), self.book.name(dest), body).replacen(
+                '{',
+                &format!("{{\"id\":{id},"),
+                1
+            )
+        );
+    }
+
+    pub(super) fn deliver(&mut self, packet: Packet, now: Nanos) -> Result<(), Stop> {
+        if self.settings.log_net_recv {
+            self.log_message(":recv", packet.id, packet.src, packet.dest, &packet.body);
+        }
+        match packet.dest {
+            Addr::Node(node) => {
+                let node = node as usize;
+                self.line.clear();
+                encode_delivery(
+                    &mut self.line,
+                    packet.id,
+                    self.book.name(packet.src),
+                    self.book.name(packet.dest),
+                    &packet.body,
+                );
+                let line = self.line.clone();
+                let is_reinit = self
+                    .nodes
+                    .reinit(node)
+                    .is_some_and(|r| r.client == packet.src);
+                if !self.nodes.accepts(node) && !is_reinit {
+                    return self.nodes.hold(node, line).map_err(|held| {
+                        Failure::of(
+                            node,
+                            format!(
+                                "{held} deliveries are waiting for node {}, which is paused or restarting",
+                                self.settings.node_ids[node]
+                            ),
+                        )
+                    });
+                }
+                self.hand_to_node(node, line)
+            }
+            Addr::Client(k) => {
+                match self.owners[k as usize] {
+                    ClientOwner::Init(node) | ClientOwner::Setup(node) => {
+                        self.on_handshake_reply(node, &packet)?
+                    }
+                    ClientOwner::Worker(worker) => self.on_client_reply(worker, &packet, now),
+                    ClientOwner::Reinit(node) => self.on_reinit_reply(node, &packet)?,
+                    ClientOwner::Retired => {}
+                }
+                Ok(())
+            }
+            Addr::Service(service) => {
+                let request: Value = serde_json::from_str(packet.body.get()).unwrap_or(Value::Null);
+                let caller = self.book.name(packet.src).to_string();
+                let reply = self.services.handle(service as usize, &caller, &request);
+                self.send(now, packet.dest, packet.src, to_raw(&reply));
+                Ok(())
+            }
+        }
+    }
+
+    /// Hand one encoded delivery to a node's stdin.
+    pub(super) fn hand_to_node(&mut self, node: NodeIndex, line: Vec<u8>) -> Result<(), Stop> {
+        self.backend
+            .deliver(node, line)
+            .map_err(|DeliveryError::InboxFull { queued }| {
+                Failure::of(
+                    node,
+                    format!(
+                        "node {} stopped reading its stdin: {queued} deliveries are waiting",
+                        self.settings.node_ids[node]
+                    ),
+                )
+            })
+    }
+
+    pub(super) fn on_event(&mut self, event: BackendEvent) -> Result<(), Stop> {
+        match event {
+            BackendEvent::Output { node, envelope } => {
+                self.sent_this_second[node] += 1;
+                if self.sent_this_second[node] > self.settings.max_node_rate {
+                    return Err(Failure::of(
+                        node,
+                        format!(
+                            "node {} is flooding the network: it sent more than {} messages within one second (--max-node-rate)",
+                            self.settings.node_ids[node], self.settings.max_node_rate
+                        ),
+                    ));
+                }
+                let name = &self.settings.node_ids[node];
+                let Some(src) = self.book.lookup(&envelope.src) else {
+                    return Err(Stop::Failed(Failure {
+                        node: Some(node),
+                        cause: format!(
+                            "node {name} sent a message from {:?}, which is not a node or client of this run",
+                            envelope.src
+                        ),
+                        line: Some(envelope_text(&envelope.src, &envelope.dest, &envelope.body)),
+                    }));
+                };
+                let Some(dest) = self.book.lookup(&envelope.dest) else {
+                    return Err(Stop::Failed(Failure {
+                        node: Some(node),
+                        cause: format!(
+                            "node {name} sent a message to {:?}, which is not a node or client of this run (nodes: {})",
+                            envelope.dest,
+                            self.settings.node_ids.join(", ")
+                        ),
+                        line: Some(envelope_text(&envelope.src, &envelope.dest, &envelope.body)),
+                    }));
+                };
+                self.send(self.backend.now(), src, dest, envelope.body);
+                Ok(())
+            }
+            BackendEvent::BadLine { node, line, reason } => Err(Stop::Failed(Failure {
+                node: Some(node),
+                cause: format!(
+                    "node {} printed a line to stdout that straum cannot use: {reason}. \
+                     Logging belongs on stderr",
+                    self.settings.node_ids[node]
+                ),
+                line: Some(line),
+            })),
+            BackendEvent::StdoutClosed { node, generation } => {
+                if self.nodes.is_live(node, generation) {
+                    self.closed_stdout
+                        .push((self.backend.now() + STDOUT_CLOSED_GRACE, node));
+                }
+                Ok(())
+            }
+            BackendEvent::Exited {
+                node,
+                generation,
+                status,
+            } => {
+                if !self.nodes.is_live(node, generation) {
+                    // A killed process, or an earlier incarnation of a restarted one.
+                    return Ok(());
+                }
+                Err(Failure::of(
+                    node,
+                    format!(
+                        "node {} {status} during the {}",
+                        self.settings.node_ids[node],
+                        match self.phase {
+                            Phase::Init => "init phase",
+                            Phase::Setup => "setup phase",
+                            Phase::Main { .. } => "main phase",
+                            Phase::Recovery { .. } => "recovery wait",
+                            Phase::Final => "final phase",
+                        }
+                    ),
+                ))
+            }
+            BackendEvent::Interrupted { signal } => Err(Stop::Interrupted(signal)),
+        }
+    }
+}
