@@ -11,6 +11,7 @@ pub mod counter;
 pub mod echo;
 pub mod g_set;
 pub mod history;
+pub mod kafka;
 pub mod rpc;
 pub mod set_full;
 pub mod topology;
@@ -59,10 +60,14 @@ pub const REGISTRY: &[WorkloadEntry] = &[
         name: "pn-counter",
         build: counter::build_pn,
     },
+    WorkloadEntry {
+        name: "kafka",
+        build: kafka::build,
+    },
 ];
 
 /// Workload names Maelstrom accepts that straum does not run yet.
-pub const PLANNED: &[&str] = &["kafka", "lin-kv", "txn-list-append", "txn-rw-register"];
+pub const PLANNED: &[&str] = &["lin-kv", "txn-list-append", "txn-rw-register"];
 
 /// Build the workload called `name`, or explain why there is none (unknown name,
 /// or options the workload rejects).

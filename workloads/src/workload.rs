@@ -200,6 +200,12 @@ pub trait Workload: Send {
         None
     }
 
+    /// The mean pause between one worker's final-phase operations (each pause is drawn
+    /// uniformly from [0, 2 × mean)); none by default.
+    fn final_op_pause(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Begin an operation on `client`: usually the request to send (without
     /// `msg_id`, which the client adds).
     fn invoke(&mut self, client: ClientId, op: &Invocation) -> Step;

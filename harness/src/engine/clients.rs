@@ -31,14 +31,20 @@ impl<'a, B: Backend> Engine<'a, B> {
                 if self.final_deadline.is_some_and(|d| now >= d) {
                     return;
                 }
+                let pause = self.workload.final_op_pause().as_nanos() as f64;
                 for worker in 0..self.workers.len() {
                     let w = &self.workers[worker];
-                    if w.final_done || w.pending.is_some() {
+                    if w.final_done || w.pending.is_some() || w.final_not_before > now {
                         continue;
                     }
                     match self.workload.final_op(worker, w.finals) {
                         Some(invocation) => {
-                            self.workers[worker].finals += 1;
+                            let w = &mut self.workers[worker];
+                            w.finals += 1;
+                            if pause > 0.0 {
+                                let wait = self.schedule_rng.gen_range(0.0..2.0 * pause);
+                                w.final_not_before = now + wait as Nanos;
+                            }
                             self.invoke(worker, invocation, now);
                         }
                         None => self.workers[worker].final_done = true,

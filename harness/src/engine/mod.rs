@@ -152,6 +152,8 @@ struct Worker {
     finals: usize,
     /// The workload has no more final-phase operations for this worker.
     final_done: bool,
+    /// When the worker may start its next final-phase operation.
+    final_not_before: Nanos,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +225,7 @@ impl<'a, B: Backend> Engine<'a, B> {
                 pending: None,
                 finals: 0,
                 final_done: false,
+                final_not_before: 0,
             })
             .collect();
         Engine {
@@ -366,12 +369,22 @@ impl<'a, B: Backend> Engine<'a, B> {
             Phase::Final => self.final_deadline,
         };
         let issue = self.next_op_at.filter(|_| self.free_worker().is_some());
+        let next_final = (self.phase == Phase::Final)
+            .then(|| {
+                self.workers
+                    .iter()
+                    .filter(|w| !w.final_done && w.pending.is_none())
+                    .map(|w| w.final_not_before)
+                    .min()
+            })
+            .flatten();
         [
             self.net.next_deadline(),
             self.timeouts.peek().map(|Reverse((t, _, _))| *t),
             self.closed_stdout.iter().map(|(t, _)| *t).min(),
             self.nemesis.next_due(),
             self.nodes.next_reinit_deadline().map(|(t, _)| t),
+            next_final,
             Some(self.next_watch),
             issue,
             phase_deadline,
