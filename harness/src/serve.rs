@@ -8,6 +8,7 @@
 //! backslash or NUL; what is left is joined to the store, every symlink resolved, and
 //! served only if the real path still lies under the store's real path.
 
+use crate::render::svg::escape;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -181,22 +182,6 @@ fn percent_encode(name: &str) -> String {
             out.push(byte as char);
         } else {
             let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
-}
-
-/// Escape text for HTML content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
         }
     }
     out
