@@ -116,6 +116,7 @@ fn straum_run(
         },
         measure_lateness: true,
         max_node_rate: u64::MAX,
+        skip_bad_lines: false,
     };
     let cpu_before = cpu_seconds();
     let started = Instant::now();

@@ -174,6 +174,11 @@ pub struct TestArgs {
     /// Print the results summary as JSON on stdout (the human summary goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// What to do with node output that is not a usable message: `stop` the run with a
+    /// report, or `skip` it with a warning (closer to Maelstrom, which ignores the node
+    /// from then on).
+    #[arg(long, default_value = "stop", value_name = "stop|skip")]
+    pub bad_lines: String,
     /// Longest accepted node output line, in bytes.
     #[arg(long, default_value = "16777216", value_name = "BYTES")]
     pub max_line_bytes: usize,
@@ -242,6 +247,14 @@ impl TestArgs {
                 Availability::Any
             }),
         };
+        let skip_bad_lines = match self.bad_lines.as_str() {
+            "stop" => false,
+            "skip" => true,
+            other => {
+                errors.push(format!("--bad-lines expects stop or skip, got {other:?}"));
+                false
+            }
+        };
         let faults = NemesisSpec::parse_faults(self.nemesis.as_deref().unwrap_or(""))
             .unwrap_or_else(|e| {
                 errors.push(e);
@@ -308,6 +321,7 @@ impl TestArgs {
                 targets,
             },
             max_node_rate: self.max_node_rate,
+            skip_bad_lines,
             junit: self.junit,
             json: self.json,
             availability,

@@ -30,6 +30,8 @@ pub struct TestConfig {
     pub nemesis: NemesisSpec,
     /// `--max-node-rate`.
     pub max_node_rate: u64,
+    /// `--bad-lines skip`.
+    pub skip_bad_lines: bool,
     /// Where to write a JUnit report, if anywhere.
     pub junit: Option<PathBuf>,
     /// Print the results summary as JSON on stdout.

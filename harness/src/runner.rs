@@ -140,6 +140,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
         nemesis: config.nemesis.clone(),
         measure_lateness: false,
         max_node_rate: config.max_node_rate,
+        skip_bad_lines: config.skip_bad_lines,
     };
     let journal_path = run_dir.file("net-journal.jsonl");
     let mut engine = Engine::new(&mut backend, settings, workload.as_mut(), &mut history);
@@ -154,6 +155,15 @@ pub fn run_test(config: &TestConfig) -> i32 {
         .as_ref()
         .map(|stop| describe_stop(stop, &backend, config));
     backend.stop_all();
+    for (node, &count) in outcome.skipped_lines.iter().enumerate() {
+        if count > 0 {
+            eprintln!(
+                "straum: skipped {count} unusable output line{} from {} (--bad-lines skip)",
+                if count == 1 { "" } else { "s" },
+                config.node_ids[node]
+            );
+        }
+    }
     let ops = history.finish();
     write_history_text(&run_dir, &ops);
     let record = RunRecord {

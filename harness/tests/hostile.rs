@@ -205,3 +205,40 @@ fn paused_nodes_get_their_messages_after_resuming() {
         .any(|op| op["f"] == "start-pause" && op["value"]["paused"].is_array()));
     assert!(history.iter().any(|op| op["f"] == "stop-pause"));
 }
+
+#[test]
+fn bad_lines_can_be_skipped_with_a_warning_instead() {
+    let node = fixture("garbage_line.py");
+    let run = straum(&[
+        "test",
+        "-w",
+        "echo",
+        "--bin",
+        s(&node),
+        "--node-count",
+        "1",
+        "--time-limit",
+        "2",
+        "--rate",
+        "20",
+        "--bad-lines",
+        "skip",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.output());
+    assert!(
+        run.stderr.contains("skipping (--bad-lines skip)"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr.contains("line: DEBUG: handling echo number 10"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr
+            .contains("skipped 1 unusable output line from n0"),
+        "{}",
+        run.output()
+    );
+}

@@ -151,6 +151,7 @@ fn run_proxy(service: &str) -> Vec<Op> {
         },
         measure_lateness: false,
         max_node_rate: u64::MAX,
+        skip_bad_lines: false,
     };
     let outcome = Engine::new(&mut backend, settings, &mut workload, &mut history).run();
     backend.stop_all();

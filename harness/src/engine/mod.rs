@@ -78,6 +78,9 @@ pub struct EngineSettings {
     /// Most messages one node may send in one second before it is reported as
     /// flooding (`--max-node-rate`).
     pub max_node_rate: u64,
+    /// Drop unusable node output (with a warning) instead of stopping the run
+    /// (`--bad-lines skip`).
+    pub skip_bad_lines: bool,
 }
 
 /// Why a run stopped before its end.
@@ -118,6 +121,8 @@ pub struct EngineOutcome {
     pub main_start: Nanos,
     /// Delivery lateness in nanoseconds, if it was measured.
     pub lateness: Option<hdrhistogram::Histogram<u64>>,
+    /// Unusable output lines skipped, per node (with `--bad-lines skip`).
+    pub skipped_lines: Vec<u64>,
     /// Set when the run ended early.
     pub stopped: Option<Stop>,
 }
@@ -189,6 +194,7 @@ pub struct Engine<'a, B: Backend> {
     handshake_deadline: Nanos,
     closed_stdout: Vec<(Nanos, NodeIndex)>,
     nodes: NodeStates,
+    skipped_lines: Vec<u64>,
     next_watch: Nanos,
     progress: Box<dyn ProgressSink>,
     counts: Progress,
@@ -250,6 +256,7 @@ impl<'a, B: Backend> Engine<'a, B> {
             handshake_deadline: 0,
             closed_stdout: Vec::new(),
             nodes: NodeStates::new(node_count),
+            skipped_lines: vec![0; node_count],
             next_watch: 0,
             progress: Box::new(Silent),
             counts: Progress::default(),
@@ -281,6 +288,7 @@ impl<'a, B: Backend> Engine<'a, B> {
             net: self.net.stats(),
             main_start: self.phase_start,
             lateness: self.net.lateness().cloned(),
+            skipped_lines: self.skipped_lines.clone(),
             stopped,
         }
     }

@@ -3,7 +3,27 @@
 
 use super::*;
 
+/// Skipped lines warned about individually, per node, with `--bad-lines skip`.
+const SKIP_WARNINGS_PER_NODE: u64 = 3;
+
 impl<'a, B: Backend> Engine<'a, B> {
+    /// A node wrote something unusable: stop the run with the report (the default), or
+    /// with `--bad-lines skip` drop it, warn about the first few per node and count it.
+    pub(super) fn reject_output(&mut self, failure: Failure) -> Result<(), Stop> {
+        let Some(node) = failure.node.filter(|_| self.settings.skip_bad_lines) else {
+            return Err(Stop::Failed(failure));
+        };
+        self.skipped_lines[node] += 1;
+        if self.skipped_lines[node] <= SKIP_WARNINGS_PER_NODE {
+            eprintln!(
+                "straum: skipping (--bad-lines skip): {}\n  line: {}",
+                failure.cause,
+                failure.line.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
     /// Put a message into the network (every send goes through here).
     pub(super) fn send(&mut self, now: Nanos, src: Addr, dest: Addr, body: Box<RawValue>) {
         if self.settings.log_net_send {
@@ -107,17 +127,17 @@ impl<'a, B: Backend> Engine<'a, B> {
                 }
                 let name = &self.settings.node_ids[node];
                 let Some(src) = self.book.lookup(&envelope.src) else {
-                    return Err(Stop::Failed(Failure {
+                    return self.reject_output(Failure {
                         node: Some(node),
                         cause: format!(
                             "node {name} sent a message from {:?}, which is not a node or client of this run",
                             envelope.src
                         ),
                         line: Some(envelope_text(&envelope.src, &envelope.dest, &envelope.body)),
-                    }));
+                    });
                 };
                 let Some(dest) = self.book.lookup(&envelope.dest) else {
-                    return Err(Stop::Failed(Failure {
+                    return self.reject_output(Failure {
                         node: Some(node),
                         cause: format!(
                             "node {name} sent a message to {:?}, which is not a node or client of this run (nodes: {})",
@@ -125,12 +145,12 @@ impl<'a, B: Backend> Engine<'a, B> {
                             self.settings.node_ids.join(", ")
                         ),
                         line: Some(envelope_text(&envelope.src, &envelope.dest, &envelope.body)),
-                    }));
+                    });
                 };
                 self.send(self.backend.now(), src, dest, envelope.body);
                 Ok(())
             }
-            BackendEvent::BadLine { node, line, reason } => Err(Stop::Failed(Failure {
+            BackendEvent::BadLine { node, line, reason } => self.reject_output(Failure {
                 node: Some(node),
                 cause: format!(
                     "node {} printed a line to stdout that straum cannot use: {reason}. \
@@ -138,7 +158,7 @@ impl<'a, B: Backend> Engine<'a, B> {
                     self.settings.node_ids[node]
                 ),
                 line: Some(line),
-            })),
+            }),
             BackendEvent::StdoutClosed { node, generation } => {
                 if self.nodes.is_live(node, generation) {
                     self.closed_stdout
