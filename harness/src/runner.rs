@@ -226,7 +226,7 @@ pub fn analyze_stored(args: &AnalyzeArgs) -> i32 {
             return EXIT_BAD_ARGUMENTS;
         }
     };
-    let ops = match read_history(&dir.join("history.jsonl")) {
+    let ops = match crate::recorder::read(&dir.join("history.jsonl")) {
         Ok(ops) => ops,
         Err(e) => {
             eprintln!("straum: {e}");
@@ -242,18 +242,6 @@ pub fn analyze_stored(args: &AnalyzeArgs) -> i32 {
         analyze_stopped_runs: true,
     };
     finish(&run_dir, &record, &ops, &net, &outputs)
-}
-
-fn read_history(path: &std::path::Path) -> Result<Vec<Op>, String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line)
-                .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))
-        })
-        .collect()
 }
 
 /// One paragraph naming the node, the cause, the offending line and the node's last

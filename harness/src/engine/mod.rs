@@ -12,7 +12,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use straum_workloads::{Completion, Invocation, Op, OpType, Process, Step, Workload};
+use straum_workloads::{Completion, Invocation, OpType, Process, Step, Workload};
 
 use crate::backend::{Backend, BackendEvent, DeliveryError, Nanos, NodeIndex};
 use crate::nemesis::{FaultContext, Nemesis, NemesisEvent, NemesisSpec, ProcessAction};
@@ -464,11 +464,6 @@ impl<'a, B: Backend> Engine<'a, B> {
             ));
         }
         Ok(())
-    }
-
-    /// The history recorded so far.
-    pub fn history(&self) -> &[Op] {
-        self.history.ops()
     }
 }
 
