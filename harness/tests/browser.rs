@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{example, s, straum};
+use support::{example, s, straum_cmd};
 
 /// How long one Chromium invocation may take.
 const CHROMIUM_DEADLINE: Duration = Duration::from_secs(90);
@@ -125,25 +125,10 @@ fn run_report_renders_in_chromium() {
         return;
     };
     let broadcast = example("broadcast");
-    let run = straum(&[
-        "test",
-        "-w",
-        "broadcast",
-        "--bin",
-        s(&broadcast),
-        "--node-count",
-        "3",
-        "--time-limit",
-        "3",
-        "--rate",
-        "20",
-        "--nemesis",
-        "partition",
-        "--nemesis-interval",
-        "1",
-        "--recovery-time",
-        "1",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w broadcast --bin {} --node-count 3 --time-limit 3 --rate 20 --nemesis partition --nemesis-interval 1 --recovery-time 1",
+        s(&broadcast)
+    ));
     let results = run.results();
     let seed = match &results["seed"] {
         serde_json::Value::String(seed) => seed.clone(),

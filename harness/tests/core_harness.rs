@@ -5,24 +5,15 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{example, fixture, s, spawn, straum};
+use support::{example, fixture, s, spawn, straum_cmd};
 
 #[test]
 fn echo_example_passes_and_writes_the_store() {
     let echo = example("echo");
-    let run = straum(&[
-        "test",
-        "-w",
-        "echo",
-        "--bin",
-        s(&echo),
-        "--node-count",
-        "3",
-        "--time-limit",
-        "3",
-        "--rate",
-        "50",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w echo --bin {} --node-count 3 --time-limit 3 --rate 50",
+        s(&echo)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     assert!(
         run.stdout.contains("Everything looks good!"),
@@ -58,21 +49,10 @@ fn echo_example_passes_and_writes_the_store() {
 #[test]
 fn unique_ids_example_passes_at_rate_1000_with_ids_above_2_pow_53() {
     let ids = example("unique-ids");
-    let run = straum(&[
-        "test",
-        "-w",
-        "unique-ids",
-        "--bin",
-        s(&ids),
-        "--node-count",
-        "3",
-        "--time-limit",
-        "3",
-        "--rate",
-        "1000",
-        "--availability",
-        "total",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w unique-ids --bin {} --node-count 3 --time-limit 3 --rate 1000 --availability total",
+        s(&ids)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     let workload = &run.results()["workload"];
     assert_eq!(workload["duplicated-count"], 0);
@@ -86,21 +66,10 @@ fn unique_ids_example_passes_at_rate_1000_with_ids_above_2_pow_53() {
 #[test]
 fn altered_echoes_fail_and_the_summary_names_an_offending_operation() {
     let node = fixture("echo_alters_every_7th.py");
-    let run = straum(&[
-        "test",
-        "-w",
-        "echo",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "2",
-        "--time-limit",
-        "2",
-        "--rate",
-        "50",
-        "--seed",
-        "7",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w echo --bin {} --node-count 2 --time-limit 2 --rate 50 --seed 7",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(1), "{}", run.output());
     assert!(run.stdout.contains("Analysis invalid!"), "{}", run.output());
     assert!(
@@ -122,19 +91,10 @@ fn altered_echoes_fail_and_the_summary_names_an_offending_operation() {
 #[test]
 fn colliding_ids_fail_with_the_duplicate_count() {
     let node = fixture("unique_ids_collide.py");
-    let run = straum(&[
-        "test",
-        "-w",
-        "unique-ids",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "3",
-        "--time-limit",
-        "2",
-        "--rate",
-        "100",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w unique-ids --bin {} --node-count 3 --time-limit 2 --rate 100",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(1), "{}", run.output());
     let workload = &run.results()["workload"];
     let duplicated = workload["duplicated-count"].as_u64().unwrap();
@@ -158,19 +118,10 @@ fn colliding_ids_fail_with_the_duplicate_count() {
 fn assert_crash_report(script: &str, expected: &[&str]) {
     let node = fixture(script);
     let time_limit = 5;
-    let run = straum(&[
-        "test",
-        "-w",
-        "echo",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "3",
-        "--time-limit",
-        "5",
-        "--rate",
-        "50",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w echo --bin {} --node-count 3 --time-limit 5 --rate 50",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(255), "{}", run.output());
     for text in expected {
         assert!(
@@ -234,15 +185,7 @@ fn a_node_silent_on_init_is_reported() {
 
 #[test]
 fn a_missing_binary_is_a_bad_argument() {
-    let run = straum(&[
-        "test",
-        "-w",
-        "echo",
-        "--bin",
-        "/no/such/node",
-        "--time-limit",
-        "1",
-    ]);
+    let run = straum_cmd("test -w echo --bin /no/such/node --time-limit 1");
     assert_eq!(run.code, Some(254), "{}", run.output());
     assert!(
         run.stderr.contains("--bin /no/such/node"),
@@ -253,15 +196,7 @@ fn a_missing_binary_is_a_bad_argument() {
 
 #[test]
 fn bad_arguments_are_listed_and_exit_254() {
-    let run = straum(&[
-        "test",
-        "-w",
-        "echo",
-        "--concurrency",
-        "x",
-        "--latency-dist",
-        "normalish",
-    ]);
+    let run = straum_cmd("test -w echo --concurrency x --latency-dist normalish");
     assert_eq!(run.code, Some(254), "{}", run.output());
     assert!(run.stderr.contains("Expected a --bin"), "{}", run.output());
     assert!(run.stderr.contains("--concurrency"), "{}", run.output());
@@ -272,21 +207,11 @@ fn bad_arguments_are_listed_and_exit_254() {
 fn the_same_seed_gives_the_same_invocations() {
     let echo = example("echo");
     let invocations = |seed: &str| {
-        let run = straum(&[
-            "test",
-            "-w",
-            "echo",
-            "--bin",
+        let run = straum_cmd(&format!(
+            "test -w echo --bin {} --node-count 3 --time-limit 2 --rate 40 --seed {}",
             s(&echo),
-            "--node-count",
-            "3",
-            "--time-limit",
-            "2",
-            "--rate",
-            "40",
-            "--seed",
-            seed,
-        ]);
+            seed
+        ));
         assert_eq!(run.code, Some(0), "{}", run.output());
         assert!(run.stdout.contains(&format!("seed {seed}")));
         assert_eq!(run.results()["seed"].as_u64().unwrap().to_string(), seed);

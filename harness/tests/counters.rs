@@ -2,30 +2,15 @@
 
 mod support;
 
-use support::{example, fixture, s, straum};
+use support::{example, fixture, s, straum_cmd};
 
 #[test]
 fn g_counter_example_passes_under_partitions() {
     let node = example("g-counter");
-    let run = straum(&[
-        "test",
-        "-w",
-        "g-counter",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "3",
-        "--rate",
-        "100",
-        "--time-limit",
-        "6",
-        "--nemesis",
-        "partition",
-        "--nemesis-interval",
-        "1",
-        "--recovery-time",
-        "3",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w g-counter --bin {} --node-count 3 --rate 100 --time-limit 6 --nemesis partition --nemesis-interval 1 --recovery-time 3",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     let workload = &run.results()["workload"];
     let finals = workload["final-reads"].as_array().unwrap();
@@ -45,48 +30,20 @@ fn g_counter_example_passes_under_partitions() {
 #[test]
 fn pn_counter_example_passes_under_partitions() {
     let node = example("pn-counter");
-    let run = straum(&[
-        "test",
-        "-w",
-        "pn-counter",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "3",
-        "--rate",
-        "100",
-        "--time-limit",
-        "5",
-        "--nemesis",
-        "partition",
-        "--nemesis-interval",
-        "1",
-        "--recovery-time",
-        "2",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w pn-counter --bin {} --node-count 3 --rate 100 --time-limit 5 --nemesis partition --nemesis-interval 1 --recovery-time 2",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
 }
 
 #[test]
 fn a_lost_update_counter_fails_with_the_out_of_range_reads_named() {
     let node = fixture("counter_lost_update.py");
-    let run = straum(&[
-        "test",
-        "-w",
-        "g-counter",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "3",
-        "--rate",
-        "100",
-        "--time-limit",
-        "4",
-        "--recovery-time",
-        "1",
-        "--seed",
-        "41",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w g-counter --bin {} --node-count 3 --rate 100 --time-limit 4 --recovery-time 1 --seed 41",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(1), "{}", run.output());
     assert!(
         run.stdout.contains("outside the acceptable range"),
@@ -105,23 +62,10 @@ fn a_lost_update_counter_fails_with_the_out_of_range_reads_named() {
 #[test]
 fn a_counter_without_the_freshness_trick_observes_stale_final_reads() {
     let node = fixture("counter_stale_reads.py");
-    let run = straum(&[
-        "test",
-        "-w",
-        "g-counter",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "5",
-        "--rate",
-        "100",
-        "--time-limit",
-        "3",
-        "--recovery-time",
-        "1",
-        "--test-count",
-        "8",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w g-counter --bin {} --node-count 5 --rate 100 --time-limit 3 --recovery-time 1 --test-count 8",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(1), "{}", run.output());
     assert!(
         run.stdout.contains("outside the acceptable range"),

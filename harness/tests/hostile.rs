@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{example, fixture, s, straum, Run};
+use support::{example, fixture, s, straum, straum_cmd, Run};
 
 fn hostile(script: &str, extra: &[&str]) -> Run {
     let node = fixture(script);
@@ -176,27 +176,10 @@ fn a_durable_node_survives_kills_and_a_forgetful_one_repeats_ids() {
 #[test]
 fn paused_nodes_get_their_messages_after_resuming() {
     let node = example("broadcast");
-    let run = straum(&[
-        "test",
-        "-w",
-        "broadcast",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "5",
-        "--time-limit",
-        "5",
-        "--rate",
-        "20",
-        "--nemesis",
-        "pause",
-        "--nemesis-interval",
-        "1",
-        "--recovery-time",
-        "3",
-        "--seed",
-        "8",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w broadcast --bin {} --node-count 5 --time-limit 5 --rate 20 --nemesis pause --nemesis-interval 1 --recovery-time 3 --seed 8",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     assert_eq!(run.results()["workload"]["lost-count"], 0);
     let history = run.history();
@@ -209,21 +192,10 @@ fn paused_nodes_get_their_messages_after_resuming() {
 #[test]
 fn bad_lines_can_be_skipped_with_a_warning_instead() {
     let node = fixture("garbage_line.py");
-    let run = straum(&[
-        "test",
-        "-w",
-        "echo",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "1",
-        "--time-limit",
-        "2",
-        "--rate",
-        "20",
-        "--bad-lines",
-        "skip",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w echo --bin {} --node-count 1 --time-limit 2 --rate 20 --bad-lines skip",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     assert!(
         run.stderr.contains("skipping (--bad-lines skip)"),

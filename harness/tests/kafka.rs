@@ -6,29 +6,16 @@
 mod support;
 
 use serde_json::Value;
-use support::{example, fixture, s, straum, Run};
+use support::{example, fixture, s, straum_cmd, Run};
 
 /// A short kafka run: 5 s at 200 ops/s, two clients per node, 1 s of recovery.
 fn kafka(node: &str, nodes: &str, seed: &str) -> Run {
-    straum(&[
-        "test",
-        "-w",
-        "kafka",
-        "--bin",
+    straum_cmd(&format!(
+        "test -w kafka --bin {} --node-count {} --concurrency 2n --time-limit 5 --rate 200 --recovery-time 1 --seed {}",
         node,
-        "--node-count",
         nodes,
-        "--concurrency",
-        "2n",
-        "--time-limit",
-        "5",
-        "--rate",
-        "200",
-        "--recovery-time",
-        "1",
-        "--seed",
-        seed,
-    ])
+        seed
+    ))
 }
 
 fn strings(value: &Value) -> Vec<String> {

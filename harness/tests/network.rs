@@ -6,32 +6,15 @@ mod support;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use support::{example, fixture, s, straum};
+use support::{example, fixture, s, straum_cmd};
 
 #[test]
 fn broadcast_example_survives_partitions_and_reports_its_figures() {
     let node = example("broadcast");
-    let run = straum(&[
-        "test",
-        "-w",
-        "broadcast",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "5",
-        "--time-limit",
-        "5",
-        "--rate",
-        "20",
-        "--nemesis",
-        "partition",
-        "--nemesis-interval",
-        "1",
-        "--recovery-time",
-        "3",
-        "--seed",
-        "21",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w broadcast --bin {} --node-count 5 --time-limit 5 --rate 20 --nemesis partition --nemesis-interval 1 --recovery-time 3 --seed 21",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     let results = run.results();
     let workload = &results["workload"];
@@ -73,29 +56,10 @@ fn broadcast_example_survives_partitions_and_reports_its_figures() {
 #[test]
 fn broadcast_without_retries_loses_values_under_partitions() {
     let node = fixture("broadcast_no_retry.py");
-    let run = straum(&[
-        "test",
-        "-w",
-        "broadcast",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "5",
-        "--time-limit",
-        "6",
-        "--rate",
-        "20",
-        "--nemesis",
-        "partition",
-        "--nemesis-interval",
-        "1",
-        "--partition-shapes",
-        "majority,one",
-        "--recovery-time",
-        "2",
-        "--seed",
-        "22",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w broadcast --bin {} --node-count 5 --time-limit 6 --rate 20 --nemesis partition --nemesis-interval 1 --partition-shapes majority,one --recovery-time 2 --seed 22",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(1), "{}", run.output());
     let lost = run.results()["workload"]["lost-count"].as_u64().unwrap();
     assert!(lost > 0);
@@ -106,25 +70,10 @@ fn broadcast_without_retries_loses_values_under_partitions() {
 #[test]
 fn g_set_example_survives_partitions() {
     let node = example("g-set");
-    let run = straum(&[
-        "test",
-        "-w",
-        "g-set",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "3",
-        "--time-limit",
-        "4",
-        "--rate",
-        "20",
-        "--nemesis",
-        "partition",
-        "--nemesis-interval",
-        "1",
-        "--recovery-time",
-        "2",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w g-set --bin {} --node-count 3 --time-limit 4 --rate 20 --nemesis partition --nemesis-interval 1 --recovery-time 2",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     assert_eq!(run.results()["workload"]["lost-count"], 0);
 }
@@ -132,23 +81,10 @@ fn g_set_example_survives_partitions() {
 #[test]
 fn latency_delays_node_to_node_messages_but_not_clients() {
     let node = example("broadcast");
-    let run = straum(&[
-        "test",
-        "-w",
-        "broadcast",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "3",
-        "--time-limit",
-        "3",
-        "--rate",
-        "20",
-        "--latency",
-        "50",
-        "--recovery-time",
-        "1",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w broadcast --bin {} --node-count 3 --time-limit 3 --rate 20 --latency 50 --recovery-time 1",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     let journal = journal(&run.latest("net-journal.jsonl"));
     let mut sent_at = BTreeMap::new();
@@ -200,35 +136,11 @@ fn latency_delays_node_to_node_messages_but_not_clients() {
 fn the_same_seed_reproduces_faults_message_by_message() {
     let flood = example("flood");
     let per_link = |seed: &str| {
-        let run = straum(&[
-            "test",
-            "-w",
-            "echo",
-            "--bin",
-            s(&flood),
-            "--node-count",
-            "4",
-            "--time-limit",
-            "2",
-            "--rate",
-            "0",
-            "--nemesis",
-            "drop,duplicate",
-            "--nemesis-interval",
-            "1000",
-            "--drop-rate",
-            "0.25",
-            "--duplicate-rate",
-            "0.2",
-            "--seed",
-            seed,
-            "--",
-            "--tokens",
-            "6",
-            "--delay-ms",
-            "300",
-            "--only-first",
-        ]);
+        let run = straum_cmd(&format!(
+        "test -w echo --bin {} --node-count 4 --time-limit 2 --rate 0 --nemesis drop,duplicate --nemesis-interval 1000 --drop-rate 0.25 --duplicate-rate 0.2 --seed {} -- --tokens 6 --delay-ms 300 --only-first",
+        s(&flood),
+        seed
+    ));
         assert_eq!(run.code, Some(0), "{}", run.output());
         let nemesis: Vec<Value> = run
             .history()

@@ -5,33 +5,17 @@ mod support;
 
 use std::process::Command;
 
-use support::{example, fixture, s, straum, straum_bin};
+use support::{example, fixture, s, straum, straum_bin, straum_cmd};
 
 #[test]
 fn a_broadcast_run_with_partitions_writes_every_report_file() {
     let node = example("broadcast");
     let junit = tempfile::NamedTempFile::new().unwrap();
-    let run = straum(&[
-        "test",
-        "-w",
-        "broadcast",
-        "--bin",
+    let run = straum_cmd(&format!(
+        "test -w broadcast --bin {} --node-count 3 --time-limit 3 --rate 20 --nemesis partition --nemesis-interval 1 --recovery-time 1 --junit {}",
         s(&node),
-        "--node-count",
-        "3",
-        "--time-limit",
-        "3",
-        "--rate",
-        "20",
-        "--nemesis",
-        "partition",
-        "--nemesis-interval",
-        "1",
-        "--recovery-time",
-        "1",
-        "--junit",
-        s(junit.path()),
-    ]);
+        s(junit.path())
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     let index = std::fs::read_to_string(run.latest("index.html")).unwrap();
     for file in [
@@ -61,22 +45,11 @@ fn a_broadcast_run_with_partitions_writes_every_report_file() {
 fn json_goes_to_stdout_and_junit_carries_the_explanation() {
     let node = fixture("echo_alters_every_7th.py");
     let junit = tempfile::NamedTempFile::new().unwrap();
-    let run = straum(&[
-        "test",
-        "-w",
-        "echo",
-        "--bin",
+    let run = straum_cmd(&format!(
+        "test -w echo --bin {} --node-count 1 --time-limit 2 --rate 20 --json --junit {}",
         s(&node),
-        "--node-count",
-        "1",
-        "--time-limit",
-        "2",
-        "--rate",
-        "20",
-        "--json",
-        "--junit",
-        s(junit.path()),
-    ]);
+        s(junit.path())
+    ));
     assert_eq!(run.code, Some(1), "{}", run.output());
     let results: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
     assert_eq!(results["valid?"], false);
@@ -90,19 +63,10 @@ fn json_goes_to_stdout_and_junit_carries_the_explanation() {
 #[test]
 fn analyze_rewrites_the_results_of_a_stored_run() {
     let node = fixture("unique_ids_collide.py");
-    let run = straum(&[
-        "test",
-        "-w",
-        "unique-ids",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "2",
-        "--time-limit",
-        "1",
-        "--rate",
-        "50",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w unique-ids --bin {} --node-count 2 --time-limit 1 --rate 50",
+        s(&node)
+    ));
     assert_eq!(run.code, Some(1), "{}", run.output());
     let before = run.results();
     std::fs::remove_file(run.latest("results.json")).unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{example, s, straum, straum_bin};
+use support::{example, s, straum_bin, straum_cmd};
 
 /// A running `straum serve`, killed when dropped (also when a test panics).
 struct Server {
@@ -87,19 +87,10 @@ impl Server {
 #[test]
 fn serves_the_store_and_nothing_outside_it() {
     let echo = example("echo");
-    let run = straum(&[
-        "test",
-        "-w",
-        "echo",
-        "--bin",
-        s(&echo),
-        "--node-count",
-        "1",
-        "--time-limit",
-        "1",
-        "--rate",
-        "10",
-    ]);
+    let run = straum_cmd(&format!(
+        "test -w echo --bin {} --node-count 1 --time-limit 1 --rate 10",
+        s(&echo)
+    ));
     assert_eq!(run.code, Some(0), "{}", run.output());
     let store = run.dir.path().join("store");
     let timestamp = std::fs::read_link(store.join("echo/latest")).unwrap();

@@ -160,3 +160,10 @@ pub fn finish(
 pub fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
+
+/// Run `straum` with a command line given as one string, split on whitespace (paths in
+/// these tests have no spaces).
+pub fn straum_cmd(command_line: &str) -> Run {
+    let args: Vec<&str> = command_line.split_whitespace().collect();
+    straum(&args)
+}
