@@ -36,35 +36,34 @@ impl Journal {
     }
 
     fn write_name(&mut self, addr: Addr) {
-        match addr {
-            Addr::Node(i) => {
-                let name = &self.node_names[i as usize];
-                serde_json::to_writer(&mut self.line, name).expect("writing to a Vec");
-            }
-            Addr::Client(k) => {
-                self.line.extend_from_slice(format!("\"c{k}\"").as_bytes());
-            }
-            Addr::Service(i) => {
-                let name = crate::services::NAMES[i as usize];
-                self.line
-                    .extend_from_slice(format!("\"{name}\"").as_bytes());
-            }
-        }
+        // Writing to a Vec cannot fail.
+        let _ = match addr {
+            Addr::Node(i) => serde_json::to_writer(&mut self.line, &self.node_names[i as usize])
+                .map_err(std::io::Error::other),
+            Addr::Client(k) => write!(self.line, "\"c{k}\""),
+            Addr::Service(i) => write!(self.line, "\"{}\"", crate::services::NAMES[i as usize]),
+        };
     }
 
-    fn event(&mut self, now: Nanos, kind: &str, packet: &Packet, extra: &str) {
+    /// Append one event line (formatted in place: no allocation per event).
+    fn event(&mut self, now: Nanos, kind: &str, packet: &Packet, extra: Extra) {
         self.line.clear();
-        self.line.extend_from_slice(
-            format!(
-                "{{\"t\":{now},\"e\":\"{kind}\",\"id\":{},\"src\":",
-                packet.id
-            )
-            .as_bytes(),
+        let _ = write!(
+            self.line,
+            "{{\"t\":{now},\"e\":\"{kind}\",\"id\":{},\"src\":",
+            packet.id
         );
         self.write_name(packet.src);
         self.line.extend_from_slice(b",\"dest\":");
         self.write_name(packet.dest);
-        self.line.extend_from_slice(extra.as_bytes());
+        let _ = match extra {
+            Extra::None => Ok(()),
+            Extra::Seq(seq) => write!(self.line, ",\"seq\":{seq}"),
+            Extra::Copy(seq, original) => {
+                write!(self.line, ",\"seq\":{seq},\"copy-of\":{original}")
+            }
+            Extra::Why(why) => write!(self.line, ",\"why\":\"{why}\""),
+        };
         self.line.extend_from_slice(b",\"body\":");
         self.line.extend_from_slice(packet.body.get().as_bytes());
         self.line.extend_from_slice(b"}\n");
@@ -77,29 +76,37 @@ impl Journal {
     }
 }
 
+/// The event-specific fields of a journal line.
+enum Extra {
+    None,
+    Seq(u64),
+    Copy(u64, u64),
+    Why(&'static str),
+}
+
 impl NetObserver for Journal {
     fn sent(&mut self, now: Nanos, packet: &Packet, link_seq: u64, copy_of: Option<u64>) {
         let via_client =
             matches!(packet.src, Addr::Client(_)) || matches!(packet.dest, Addr::Client(_));
         let extra = match (via_client, copy_of) {
-            (false, Some(original)) => format!(",\"seq\":{link_seq},\"copy-of\":{original}"),
-            (false, None) => format!(",\"seq\":{link_seq}"),
-            (true, _) => String::new(),
+            (true, _) => Extra::None,
+            (false, None) => Extra::Seq(link_seq),
+            (false, Some(original)) => Extra::Copy(link_seq, original),
         };
-        self.event(now, "send", packet, &extra);
+        self.event(now, "send", packet, extra);
     }
 
     fn delivered(&mut self, now: Nanos, packet: &Packet) {
-        self.event(now, "recv", packet, "");
+        self.event(now, "recv", packet, Extra::None);
     }
 
     fn lost(&mut self, now: Nanos, packet: &Packet, fate: Fate) {
         let why = match fate {
-            Fate::Partitioned => ",\"why\":\"partition\"",
-            Fate::ReceiverDown => ",\"why\":\"receiver-down\"",
-            _ => ",\"why\":\"drop\"",
+            Fate::Partitioned => "partition",
+            Fate::ReceiverDown => "receiver-down",
+            _ => "drop",
         };
-        self.event(now, "drop", packet, why);
+        self.event(now, "drop", packet, Extra::Why(why));
     }
 }
 

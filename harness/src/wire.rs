@@ -62,7 +62,8 @@ pub fn parse_line(line: &[u8]) -> Result<Envelope, LineError> {
 /// newline — to `out`.
 pub fn encode_delivery(out: &mut Vec<u8>, id: u64, src: &str, dest: &str, body: &RawValue) {
     out.extend_from_slice(b"{\"id\":");
-    out.extend_from_slice(id.to_string().as_bytes());
+    // Writing to a Vec cannot fail.
+    let _ = std::io::Write::write_fmt(out, format_args!("{id}"));
     out.extend_from_slice(b",\"src\":");
     write_json_string(out, src);
     out.extend_from_slice(b",\"dest\":");
