@@ -38,7 +38,7 @@ pub fn cited_ops(findings: &[&str]) -> Vec<u64> {
 }
 
 /// The cited operations (with their invocations or completions) and the fault events
-/// within [`FAULT_WINDOW`] of them, in time order, one line each.
+/// within 2 s of them, in time order, one line each.
 pub fn timeline(history: &[Op], cited: &[u64]) -> Vec<String> {
     let pairs = straum_workloads::history::pair_index(history);
     let mut chosen: Vec<u64> = Vec::new();
