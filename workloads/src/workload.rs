@@ -184,6 +184,10 @@ pub trait Workload: Send {
     /// the generator is exhausted.
     fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Option<Invocation>;
 
+    /// The time since the main phase began, given before each [`Workload::next_op`] so
+    /// that generators can be timed (kafka's client crashes); ignored by default.
+    fn observe_time(&mut self, _since_start: std::time::Duration) {}
+
     /// Whether the workload has a final phase (after healing and recovery).
     fn has_final_phase(&self) -> bool {
         false

@@ -14,6 +14,8 @@ impl<'a, B: Backend> Engine<'a, B> {
                     let Some(worker) = self.free_worker() else {
                         break;
                     };
+                    let elapsed = std::time::Duration::from_nanos(now - self.phase_start);
+                    self.workload.observe_time(elapsed);
                     let Some(invocation) = self.workload.next_op(&mut self.op_rng) else {
                         self.next_op_at = None;
                         break;

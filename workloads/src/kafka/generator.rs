@@ -9,15 +9,13 @@
 //! issued instead, and the micro-op follows as the next op; a third of assigns are
 //! widened with every key that has sent offsets no poll has returned yet.
 //!
-//! Crashes: Maelstrom emits a `crash` at random times, on average every 30 s of each
-//! client's time. The [`Workload`](crate::Workload) trait gives the generator no clock
-//! (and the rate is not among its options), so crashes are drawn per op instead: each
-//! op is a `crash` with probability 1/[`CRASH_ONE_IN`], so each client crashes about
-//! every `CRASH_ONE_IN` of its own ops — every 30 s of client time when each client
-//! runs ≈33 ops/s (e.g. `--rate 67` with 2 clients); proportionally more often at
-//! higher rates.
+//! Crashes: as in Maelstrom, a `crash` is emitted at random times: the gaps are
+//! uniform in [0, 2 × 30 s / concurrency), so each client crashes about every 30 s of
+//! its time. The harness tells the generator the time
+//! ([`Workload::observe_time`](crate::Workload::observe_time)) before each op.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -26,8 +24,8 @@ use serde_json::{json, Value};
 use super::key_order;
 use crate::Invocation;
 
-/// One op in this many is a client crash (see the module docs).
-pub const CRASH_ONE_IN: u32 = 1000;
+/// Mean seconds between one client's crashes (Maelstrom's 30 s).
+pub const CLIENT_CRASH_INTERVAL_SECS: f64 = 30.0;
 
 /// One op in this many is an `assign` (Maelstrom's 1/64).
 pub const ASSIGN_ONE_IN: u32 = 64;
@@ -206,15 +204,35 @@ pub struct Generator {
     pool: KeyPool,
     /// The op an assign stood in for, issued next.
     pending: Option<Invocation>,
+    /// Mean gap between crash ops, across all clients.
+    crash_gap: Duration,
+    /// Time since the main phase began, as last observed.
+    now: Duration,
+    /// When the next crash op is due (drawn on first use).
+    next_crash: Option<Duration>,
 }
 
 impl Generator {
-    /// A generator over these keys.
-    pub fn new(pool: KeyPool) -> Generator {
+    /// A generator over these keys for `concurrency` clients.
+    pub fn new(pool: KeyPool, concurrency: usize) -> Generator {
         Generator {
             pool,
             pending: None,
+            crash_gap: Duration::from_secs_f64(
+                CLIENT_CRASH_INTERVAL_SECS / concurrency.max(1) as f64,
+            ),
+            now: Duration::ZERO,
+            next_crash: None,
         }
+    }
+
+    /// The time since the main phase began.
+    pub fn observe_time(&mut self, now: Duration) {
+        self.now = now;
+    }
+
+    fn crash_gap(&self, rng: &mut ChaCha8Rng) -> Duration {
+        self.crash_gap.mul_f64(rng.gen_range(0.0..2.0))
     }
 
     /// The key pool.
@@ -224,7 +242,12 @@ impl Generator {
 
     /// The next op; `offsets` says which keys have unpolled sends.
     pub fn next(&mut self, rng: &mut ChaCha8Rng, offsets: &OffsetTracker) -> Invocation {
-        if rng.gen_ratio(1, CRASH_ONE_IN) {
+        let due = match self.next_crash {
+            Some(due) => due,
+            None => *self.next_crash.insert(self.now + self.crash_gap(rng)),
+        };
+        if self.now >= due {
+            self.next_crash = Some(self.now + self.crash_gap(rng));
             return Invocation::new("crash", Value::Null);
         }
         if let Some(op) = self.pending.take() {
@@ -314,7 +337,7 @@ mod tests {
 
     #[test]
     fn assigns_precede_their_op_and_some_are_widened_with_unseen_keys() {
-        let mut gen = Generator::new(KeyPool::new(10, 16));
+        let mut gen = Generator::new(KeyPool::new(10, 16), 2);
         let mut offsets = OffsetTracker::default();
         offsets.sent("900000", 4);
         offsets.sent("900001", 2);
@@ -325,7 +348,9 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let (mut assigns, mut widened, mut crashes, mut total) = (0, 0, 0, 0);
         let mut prev: Option<Invocation> = None;
-        for _ in 0..200_000 {
+        for i in 0..200_000u64 {
+            // 200,000 ops over 2,000 s: with 2 clients a crash every 15 s on average.
+            gen.observe_time(Duration::from_millis(i * 10));
             let op = gen.next(&mut rng, &offsets);
             total += 1;
             match op.f {
@@ -360,8 +385,10 @@ mod tests {
         assert!((assign_rate - 1.0 / 64.0).abs() < 0.002, "{assign_rate}");
         let widen_rate = widened as f64 / assigns as f64;
         assert!((widen_rate - 1.0 / 3.0).abs() < 0.04, "{widen_rate}");
-        let crash_rate = crashes as f64 / total as f64;
-        assert!((crash_rate - 0.001).abs() < 0.0003, "{crash_rate}");
+        assert!(
+            (100..=170).contains(&crashes),
+            "{crashes} crashes in 2,000 s"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::{CheckResult, ClientId, Invocation, Step, Workload, WorkloadOptions};
 
 pub use checker::{check, check_with_deadline, ANALYSIS_DEADLINE};
 pub use client::ClientState;
-pub use generator::{Generator, KeyPool, OffsetTracker, ASSIGN_ONE_IN, CRASH_ONE_IN};
+pub use generator::{Generator, KeyPool, OffsetTracker, ASSIGN_ONE_IN, CLIENT_CRASH_INTERVAL_SECS};
 
 /// Active keys when `--key-count` is not given.
 pub const DEFAULT_KEY_COUNT: usize = 10;
@@ -84,7 +84,10 @@ impl Kafka {
             return Err("--max-writes-per-key must be at least 1 for kafka".into());
         }
         Ok(Kafka {
-            generator: Generator::new(KeyPool::new(key_count, max_writes as u64)),
+            generator: Generator::new(
+                KeyPool::new(key_count, max_writes as u64),
+                options.concurrency,
+            ),
             offsets: OffsetTracker::default(),
             clients: HashMap::new(),
             finals: HashMap::new(),
@@ -106,6 +109,10 @@ impl Kafka {
 impl Workload for Kafka {
     fn name(&self) -> &'static str {
         "kafka"
+    }
+
+    fn observe_time(&mut self, since_start: Duration) {
+        self.generator.observe_time(since_start);
     }
 
     fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Option<Invocation> {
@@ -349,8 +356,11 @@ mod tests {
     fn the_generator_runs_through_the_trait_and_crashes_drop_client_state() {
         let mut k = Kafka::new(&options()).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let fs: Vec<&str> = (0..10_000)
-            .map(|_| k.next_op(&mut rng).unwrap().f)
+        let fs: Vec<&str> = (0..10_000u64)
+            .map(|i| {
+                k.observe_time(Duration::from_millis(i * 10));
+                k.next_op(&mut rng).unwrap().f
+            })
             .collect();
         for f in ["send", "poll", "assign", "crash"] {
             assert!(fs.contains(&f), "{f} missing");
