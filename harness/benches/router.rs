@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use straum::backend::Backend;
 use straum::engine::{Engine, EngineSettings};
 use straum::journal::Journal;
-use straum::nemesis::{NemesisSpec, PartitionShape};
 use straum::net::{Latency, LatencyDist};
 use straum::process::{ProcessBackend, SpawnSpec};
 use straum::recorder::HistoryRecorder;
@@ -90,33 +89,15 @@ fn straum_run(
     let mut history = HistoryRecorder::in_memory();
     let mut backend = ProcessBackend::spawn(&spec).unwrap();
     let settings = EngineSettings {
-        node_ids: ids.clone(),
-        concurrency: nodes,
         rate: 0.0,
         time_limit: (secs * 1e9) as u64,
-        rpc_timeout: 5_000_000_000,
-        init_timeout: 10_000_000_000,
-        setup_timeout: 5_000_000_000,
         recovery_time: 0,
         latency: Latency {
             mean_ms: latency_ms,
             dist: LatencyDist::Constant,
         },
-        seed: 1,
-        log_net_send: false,
-        log_net_recv: false,
-        nemesis: NemesisSpec {
-            faults: vec![],
-            interval_secs: 10.0,
-            shapes: PartitionShape::ALL.to_vec(),
-            drop_rate: 0.0,
-            duplicate_rate: 0.0,
-            latency_mean_ms: latency_ms,
-            targets: vec![],
-        },
         measure_lateness: true,
-        max_node_rate: u64::MAX,
-        skip_bad_lines: false,
+        ..EngineSettings::new(ids.clone(), 1)
     };
     let cpu_before = cpu_seconds();
     let started = Instant::now();

@@ -9,7 +9,6 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 use straum::backend::Backend;
 use straum::engine::{Engine, EngineSettings};
-use straum::nemesis::{NemesisSpec, PartitionShape};
 use straum::net::{Latency, LatencyDist};
 use straum::process::{ProcessBackend, SpawnSpec};
 use straum::recorder::HistoryRecorder;
@@ -125,33 +124,14 @@ fn run_proxy(service: &str) -> Vec<Op> {
     let mut workload = WritesAndReads { next_value: 0 };
     let mut history = HistoryRecorder::in_memory();
     let settings = EngineSettings {
-        node_ids: ids,
-        concurrency: 3,
         rate: 200.0,
         time_limit: 3_000_000_000,
         rpc_timeout: 2_000_000_000,
-        init_timeout: 10_000_000_000,
-        setup_timeout: 5_000_000_000,
-        recovery_time: 0,
         latency: Latency {
             mean_ms: 2,
             dist: LatencyDist::Constant,
         },
-        seed: 42,
-        log_net_send: false,
-        log_net_recv: false,
-        nemesis: NemesisSpec {
-            faults: vec![],
-            interval_secs: 10.0,
-            shapes: PartitionShape::ALL.to_vec(),
-            drop_rate: 0.0,
-            duplicate_rate: 0.0,
-            latency_mean_ms: 2,
-            targets: vec![],
-        },
-        measure_lateness: false,
-        max_node_rate: u64::MAX,
-        skip_bad_lines: false,
+        ..EngineSettings::new(ids, 42)
     };
     let outcome = Engine::new(&mut backend, settings, &mut workload, &mut history).run();
     backend.stop_all();

@@ -83,6 +83,36 @@ pub struct EngineSettings {
     pub skip_bad_lines: bool,
 }
 
+impl EngineSettings {
+    /// Maelstrom's defaults for `node_ids` (one client per node, 5 ops/s, 60 s, 5 s RPC
+    /// timeout, 10 s init timeout, no latency, no faults), for library users and tests
+    /// to adjust with struct update syntax.
+    pub fn new(node_ids: Vec<String>, seed: u64) -> EngineSettings {
+        const SECS: Nanos = SECOND;
+        EngineSettings {
+            concurrency: node_ids.len(),
+            node_ids,
+            rate: 5.0,
+            time_limit: 60 * SECS,
+            rpc_timeout: 5 * SECS,
+            init_timeout: 10 * SECS,
+            setup_timeout: 5 * SECS,
+            recovery_time: 10 * SECS,
+            latency: Latency {
+                mean_ms: 0,
+                dist: crate::net::LatencyDist::Constant,
+            },
+            seed,
+            log_net_send: false,
+            log_net_recv: false,
+            nemesis: NemesisSpec::none(),
+            measure_lateness: false,
+            max_node_rate: u64::MAX,
+            skip_bad_lines: false,
+        }
+    }
+}
+
 /// Why a run stopped before its end.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stop {

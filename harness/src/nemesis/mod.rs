@@ -146,6 +146,19 @@ pub struct NemesisSpec {
 pub const FAULT_NAMES: &[&str] = &["partition", "drop", "latency", "duplicate", "kill", "pause"];
 
 impl NemesisSpec {
+    /// No faults.
+    pub fn none() -> NemesisSpec {
+        NemesisSpec {
+            faults: Vec::new(),
+            interval_secs: 10.0,
+            shapes: PartitionShape::ALL.to_vec(),
+            drop_rate: 0.0,
+            duplicate_rate: 0.0,
+            latency_mean_ms: 0,
+            targets: Targets::ALL.to_vec(),
+        }
+    }
+
     /// Parse a comma-separated `--nemesis` value (spaces around commas allowed).
     pub fn parse_faults(text: &str) -> Result<Vec<String>, String> {
         let mut faults = Vec::new();
