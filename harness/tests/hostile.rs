@@ -4,44 +4,15 @@
 
 mod support;
 
-use std::time::Duration;
+use support::{assert_stopped_cleanly, example, fixture, s, straum, straum_cmd, Run};
 
-use support::{example, fixture, s, straum, straum_cmd, Run};
-
-fn hostile(script: &str, extra: &[&str]) -> Run {
+fn hostile(script: &str, extra: &str) -> Run {
     let node = fixture(script);
-    let mut args = vec![
-        "test",
-        "-w",
-        "echo",
-        "--bin",
-        s(&node),
-        "--node-count",
-        "2",
-        "--time-limit",
-        "10",
-        "--rate",
-        "20",
-    ];
-    args.extend_from_slice(extra);
-    let run = straum(&args);
-    assert_eq!(run.code, Some(255), "{}", run.output());
-    assert!(
-        run.elapsed < Duration::from_secs(10 + 15),
-        "took {:?}",
-        run.elapsed
-    );
-    assert!(
-        run.recorded_pids() >= 2,
-        "fixtures did not record their pids"
-    );
-    assert_eq!(
-        run.surviving_pids(),
-        Vec::<i32>::new(),
-        "processes outlived the run"
-    );
-    assert!(run.latest("history.jsonl").exists());
-    assert_eq!(run.results()["valid?"], "unknown");
+    let run = straum_cmd(&format!(
+        "test -w echo --bin {} --node-count 2 --time-limit 10 --rate 20 {extra}",
+        s(&node)
+    ));
+    assert_stopped_cleanly(&run, 10, 2);
     run
 }
 
@@ -57,7 +28,7 @@ fn assert_says(run: &Run, texts: &[&str]) {
 
 #[test]
 fn json_that_is_not_an_envelope() {
-    let run = hostile("not_an_envelope.py", &[]);
+    let run = hostile("not_an_envelope.py", "");
     assert_says(
         &run,
         &[
@@ -70,7 +41,7 @@ fn json_that_is_not_an_envelope() {
 
 #[test]
 fn a_message_to_an_unknown_destination() {
-    let run = hostile("unknown_dest.py", &[]);
+    let run = hostile("unknown_dest.py", "");
     assert_says(
         &run,
         &[
@@ -83,7 +54,7 @@ fn a_message_to_an_unknown_destination() {
 
 #[test]
 fn an_oversized_line_is_rejected_without_reading_it_whole() {
-    let run = hostile("oversized_line.py", &["--max-line-bytes", "1048576"]);
+    let run = hostile("oversized_line.py", "--max-line-bytes 1048576");
     assert_says(
         &run,
         &["exceeds the 1048576-byte limit", "offending line: {"],
@@ -92,7 +63,7 @@ fn an_oversized_line_is_rejected_without_reading_it_whole() {
 
 #[test]
 fn a_flood_is_reported() {
-    let run = hostile("flood_sender.py", &["--max-node-rate", "20000"]);
+    let run = hostile("flood_sender.py", "--max-node-rate 20000");
     assert_says(
         &run,
         &["is flooding the network", "more than 20000 messages"],
@@ -101,13 +72,13 @@ fn a_flood_is_reported() {
 
 #[test]
 fn a_node_that_stops_reading_stdin_does_not_deadlock_the_harness() {
-    let run = hostile("stops_reading.py", &[]);
+    let run = hostile("stops_reading.py", "");
     assert_says(&run, &["node n1", "reading its stdin"]);
 }
 
 #[test]
 fn a_node_that_closes_stdout() {
-    let run = hostile("closes_stdout.py", &[]);
+    let run = hostile("closes_stdout.py", "");
     assert_says(&run, &["closed its stdout but kept running"]);
 }
 

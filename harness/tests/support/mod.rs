@@ -167,3 +167,26 @@ pub fn straum_cmd(command_line: &str) -> Run {
     let args: Vec<&str> = command_line.split_whitespace().collect();
     straum(&args)
 }
+
+/// The checks every run that a node made stop must pass: exit 255, ended within
+/// `time_limit + 15` s, no process of the run left alive (at least `min_pids` fixture
+/// processes were recorded), the history on disk and results marked unknown.
+pub fn assert_stopped_cleanly(run: &Run, time_limit_secs: u64, min_pids: usize) {
+    assert_eq!(run.code, Some(255), "{}", run.output());
+    assert!(
+        run.elapsed < Duration::from_secs(time_limit_secs + 15),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.recorded_pids() >= min_pids,
+        "fixtures did not record their pids"
+    );
+    assert_eq!(
+        run.surviving_pids(),
+        Vec::<i32>::new(),
+        "processes outlived the run"
+    );
+    assert!(run.latest("history.jsonl").exists());
+    assert_eq!(run.results()["valid?"], "unknown");
+}
