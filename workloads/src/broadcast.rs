@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use crate::history::{Op, OpType};
-use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
 use crate::set_full::{self, quantiles};
 use crate::topology::Topology;
 use crate::{
@@ -137,10 +137,7 @@ fn request(op: &Invocation) -> Map<String, Value> {
 /// The completion for a non-error reply, checked against the closed reply schema.
 fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
     if op.f == "broadcast" {
-        return match validate_reply(reply, "broadcast_ok", &[]) {
-            Ok(()) => Completion::ok(op.value.clone()),
-            Err(reason) => malformed(op, reply, &reason),
-        };
+        return acknowledged(op, reply, "broadcast_ok");
     }
     match validate_reply(reply, "read_ok", &[("messages", FieldType::Array)]) {
         Ok(()) => Completion::ok(match &reply["messages"] {

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use crate::history::{Op, OpType, Process};
-use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
 use crate::{
     CheckResult, ClientId, Completion, Invocation, Step, Validity, Workload, WorkloadOptions,
 };
@@ -136,10 +136,7 @@ fn request(op: &Invocation) -> Map<String, Value> {
 /// read value must be an integer that fits a long (Maelstrom coerces it to one).
 fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
     if op.f == "add" {
-        return match validate_reply(reply, "add_ok", &[]) {
-            Ok(()) => Completion::ok(op.value.clone()),
-            Err(reason) => malformed(op, reply, &reason),
-        };
+        return acknowledged(op, reply, "add_ok");
     }
     match validate_reply(reply, "read_ok", &[("value", FieldType::Int)]) {
         Ok(()) => match reply["value"].as_i64() {

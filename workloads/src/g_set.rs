@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use crate::history::Op;
-use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
 use crate::set_full;
 use crate::{CheckResult, ClientId, Completion, Invocation, Step, Workload, WorkloadOptions};
 
@@ -80,10 +80,7 @@ fn request(op: &Invocation) -> Map<String, Value> {
 /// The completion for a non-error reply, checked against the closed reply schema.
 fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
     if op.f == "add" {
-        return match validate_reply(reply, "add_ok", &[]) {
-            Ok(()) => Completion::ok(op.value.clone()),
-            Err(reason) => malformed(op, reply, &reason),
-        };
+        return acknowledged(op, reply, "add_ok");
     }
     match validate_reply(reply, "read_ok", &[("value", FieldType::Array)]) {
         Ok(()) => Completion::ok(match &reply["value"] {

@@ -91,6 +91,15 @@ pub fn malformed(op: &Invocation, reply: &Map<String, Value>, reason: &str) -> C
     )
 }
 
+/// The completion for an acknowledgement with no fields (`add_ok`, `broadcast_ok`,
+/// …): ok with the invoked value, or indeterminate if the reply is malformed.
+pub fn acknowledged(op: &Invocation, reply: &Map<String, Value>, kind: &str) -> Completion {
+    match validate_reply(reply, kind, &[]) {
+        Ok(()) => Completion::ok(op.value.clone()),
+        Err(reason) => malformed(op, reply, &reason),
+    }
+}
+
 /// How a workload's client turns error replies and timeouts into completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorStyle {
