@@ -111,7 +111,8 @@ pub fn check(history: &[Op]) -> CheckResult {
         listed.insert((*id).clone(), json!(count));
         if findings.len() < 8 {
             findings.push(format!(
-                "id {id} was returned {count} times (first by op {}, process {}, at {:.3} s)",
+                "id {} was returned {count} times (first by op {}, process {}, at {:.3} s)",
+                crate::quote::abridge(id),
                 first.index,
                 first.process,
                 first.seconds()
@@ -156,20 +157,42 @@ pub fn compare_json(a: &Value, b: &Value) -> Ordering {
 }
 
 fn compare_numbers(x: &serde_json::Number, y: &serde_json::Number) -> Ordering {
-    if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
-        return x.cmp(&y);
-    }
-    if let (Some(x), Some(y)) = (x.as_u64(), y.as_u64()) {
-        return x.cmp(&y);
-    }
-    match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
-        // One is a negative i64 and the other a u64 above i64::MAX.
-        (Some(_), None, _, Some(_)) => Ordering::Less,
-        (None, Some(_), Some(_), _) => Ordering::Greater,
+    // With serde_json's `arbitrary_precision` a number keeps the text the node wrote,
+    // so integers of any size compare exactly by their digits.
+    let (tx, ty) = (x.to_string(), y.to_string());
+    match (integer_digits(&tx), integer_digits(&ty)) {
+        (Some(a), Some(b)) => compare_integers(a, b),
         _ => {
             let (fx, fy) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-            fx.partial_cmp(&fy).unwrap_or(Ordering::Equal)
+            // Equal magnitudes written differently (`1` and `1.0`) stay distinct.
+            fx.partial_cmp(&fy)
+                .unwrap_or(Ordering::Equal)
+                .then_with(|| tx.cmp(&ty))
         }
+    }
+}
+
+/// An integer's sign and its digits without leading zeros, or None for a non-integer.
+fn integer_digits(text: &str) -> Option<(bool, &str)> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let trimmed = digits.trim_start_matches('0');
+    let digits = if trimmed.is_empty() { "0" } else { trimmed };
+    Some((negative && digits != "0", digits))
+}
+
+fn compare_integers((neg_a, a): (bool, &str), (neg_b, b): (bool, &str)) -> Ordering {
+    let magnitude = a.len().cmp(&b.len()).then_with(|| a.cmp(b));
+    match (neg_a, neg_b) {
+        (false, false) => magnitude,
+        (true, true) => magnitude.reverse(),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
     }
 }
 
@@ -222,5 +245,13 @@ mod tests {
         assert_eq!(compare_json(&json!(-1), &big), Ordering::Less);
         assert_eq!(compare_json(&big, &json!(-1)), Ordering::Greater);
         assert_eq!(compare_json(&json!(2), &json!("a")), Ordering::Less);
+        let huge: Value = serde_json::from_str("1180591620717411303424").unwrap();
+        let huger: Value = serde_json::from_str("1180591620717411303425").unwrap();
+        let negative: Value = serde_json::from_str("-1180591620717411303425").unwrap();
+        assert_eq!(compare_json(&huge, &huger), Ordering::Less);
+        assert_eq!(compare_json(&negative, &huge), Ordering::Less);
+        assert_eq!(compare_json(&negative, &json!(-3)), Ordering::Less);
+        assert_ne!(compare_json(&json!(1), &json!(1.0)), Ordering::Equal);
+        assert_eq!(huge.to_string(), "1180591620717411303424");
     }
 }
