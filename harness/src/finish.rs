@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use straum_workloads::checkers::Availability;
+use straum_workloads::quote::abridge_strings;
 use straum_workloads::{Op, Validity, WorkloadOptions};
 
 use crate::analysis::{analyze, Analysis};
@@ -195,6 +196,7 @@ pub fn finish(
 }
 
 fn write_results(run_dir: &RunDir, results: &Value) {
+    let results = &abridge_strings(results);
     let json = serde_json::to_string_pretty(results).expect("results serialise");
     let edn = to_edn(results, Keys::Keywords);
     for (name, text) in [("results.json", json), ("results.edn", edn)] {

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use serde_json::Value;
+use straum_workloads::quote::abridge_to;
 use straum_workloads::{Op, OpType, Process, Validity};
 
 use crate::analysis::Analysis;
@@ -95,6 +96,9 @@ pub fn timeline(history: &[Op], cited: &[u64]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Longest finding the summary prints whole (findings quote node output).
+const MAX_FINDING_CHARS: usize = 1000;
 
 /// How many findings the summary lists before pointing at results.json.
 const MAX_FINDINGS_SHOWN: usize = 8;
@@ -227,7 +231,7 @@ pub fn summary(facts: &RunFacts, history: &[Op], analysis: &Analysis) -> String 
     if !problems.is_empty() {
         let _ = writeln!(out, "what went wrong");
         for (name, finding) in problems.iter().take(MAX_FINDINGS_SHOWN) {
-            let _ = writeln!(out, "  [{name}] {finding}");
+            let _ = writeln!(out, "  [{name}] {}", abridge_to(finding, MAX_FINDING_CHARS));
         }
         if problems.len() > MAX_FINDINGS_SHOWN {
             let _ = writeln!(

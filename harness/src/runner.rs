@@ -4,6 +4,7 @@
 use std::fs;
 use std::time::Instant;
 
+use straum_workloads::quote::abridge_strings;
 use straum_workloads::{Op, WorkloadOptions};
 
 use crate::backend::Backend;
@@ -286,11 +287,11 @@ fn write_history_text(run_dir: &RunDir, ops: &[Op]) {
             op.process,
             op.kind.name(),
             op.f,
-            to_edn(&op.value, Keys::Strings)
+            to_edn(&abridge_strings(&op.value), Keys::Strings)
         ));
         if let Some(error) = &op.error {
             text.push('\t');
-            text.push_str(&to_edn(error, Keys::Strings));
+            text.push_str(&to_edn(&abridge_strings(error), Keys::Strings));
         }
         text.push('\n');
     }

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 
 use crate::history::{pair_index, Op, OpType};
+use crate::quote::abridge_json;
 use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
 use crate::{
     CheckResult, ClientId, Completion, Invocation, Step, Validity, Workload, WorkloadOptions,
@@ -131,21 +132,23 @@ fn describe(invoke: &Op, completion: Option<&Op>) -> String {
             .map(|n| format!(" → {n}"))
             .unwrap_or_default(),
         invoke.seconds(),
-        invoke.value
+        abridge_json(&invoke.value)
     );
     match completion {
         None => format!("{who} and never completed"),
         Some(c) if c.kind == OpType::Ok => {
             let got = c.value.get("echo").cloned().unwrap_or(Value::Null);
             format!(
-                "{who} but the reply echoed {got} (op {}: {})",
-                c.index, c.value
+                "{who} but the reply echoed {} (op {}: {})",
+                abridge_json(&got),
+                c.index,
+                abridge_json(&c.value)
             )
         }
         Some(c) => format!(
             "{who} and ended {} with error {}",
             c.kind.name(),
-            c.error.clone().unwrap_or(Value::Null)
+            c.error.as_ref().map_or("null".into(), abridge_json)
         ),
     }
 }

@@ -56,8 +56,9 @@ pub fn validate_reply(
             Some(value) if field_type.accepts(value) => {}
             Some(value) => {
                 return Err(format!(
-                    "field {name:?} should be {}, got {value}",
-                    field_type.name()
+                    "field {name:?} should be {}, got {}",
+                    field_type.name(),
+                    crate::quote::abridge_json(value)
                 ))
             }
             None => return Err(format!("missing required field {name:?}")),
@@ -68,14 +69,17 @@ pub fn validate_reply(
             || fields.iter().any(|(name, _)| name == key)
             || ((key == "in_reply_to" || key == "msg_id") && FieldType::Int.accepts(value));
         if !allowed {
-            return Err(format!("disallowed key {key:?} = {value}"));
+            return Err(format!(
+                "disallowed key {key:?} = {}",
+                crate::quote::abridge_json(value)
+            ));
         }
     }
     Ok(())
 }
 
 fn show(value: Option<&Value>) -> String {
-    value.map_or_else(|| "nothing".to_string(), Value::to_string)
+    value.map_or_else(|| "nothing".to_string(), crate::quote::abridge_json)
 }
 
 /// The completion for a reply that failed schema validation: indeterminate, with a
@@ -85,8 +89,9 @@ pub fn malformed(op: &Invocation, reply: &Map<String, Value>, reason: &str) -> C
         op.value.clone(),
         "malformed-rpc-response",
         &format!(
-            "Malformed RPC response: {reason} in {}",
-            Value::Object(reply.clone())
+            "Malformed RPC response: {} in {}",
+            crate::quote::abridge(reason),
+            crate::quote::abridge_json(&Value::Object(reply.clone()))
         ),
     )
 }

@@ -170,14 +170,41 @@ impl<'a, B: Backend> Engine<'a, B> {
     }
 
     pub(super) fn on_client_reply(&mut self, worker: usize, packet: &Packet, now: Nanos) {
-        let Ok(body) = serde_json::from_str::<Map<String, Value>>(packet.body.get()) else {
-            return;
-        };
         let Some(pending) = &self.workers[worker].pending else {
             return;
         };
-        if body.get("in_reply_to").and_then(Value::as_u64) != Some(pending.msg_id) {
-            return;
+        let body = match serde_json::from_str::<Map<String, Value>>(packet.body.get()) {
+            Ok(body) => body,
+            Err(why) => {
+                // A body serde_json cannot hold (nested too deep, say) is still a reply
+                // to this op if its top level says so; then the op ends indeterminate
+                // instead of waiting for a timeout.
+                if reply_target(packet.body.get()).is_some_and(|id| id.matches(pending.msg_id)) {
+                    let completion = malformed_reply(
+                        &pending.invocation,
+                        &format!("the reply body cannot be read ({why})"),
+                        packet.body.get(),
+                    );
+                    self.complete(worker, completion, now);
+                }
+                return;
+            }
+        };
+        match body.get("in_reply_to") {
+            Some(id) if id.as_u64() == Some(pending.msg_id) => {}
+            Some(id) if id.as_u64().is_none() && id.is_number() => {
+                let completion = malformed_reply(
+                    &pending.invocation,
+                    &format!(
+                        "in_reply_to {} is not an integer straum can match",
+                        straum_workloads::quote::abridge_json(id)
+                    ),
+                    packet.body.get(),
+                );
+                self.complete(worker, completion, now);
+                return;
+            }
+            _ => return,
         }
         let step = if body.get("type").and_then(Value::as_str) == Some("error") {
             Step::Done(self.workload.error_style().on_error(
@@ -195,4 +222,46 @@ impl<'a, B: Backend> Engine<'a, B> {
         };
         self.take_step(worker, step, now);
     }
+}
+
+/// What a reply's top-level `in_reply_to` says, read without parsing anything nested.
+enum ReplyTarget {
+    /// An integer msg_id.
+    Id(u64),
+    /// A number that is no u64 (`1e400`, `-1`, `1.5`).
+    Unusable,
+}
+
+impl ReplyTarget {
+    /// Whether this reply answers request `msg_id` (an unusable id answers whatever is
+    /// pending: the node meant some request, and it cannot be matched to another).
+    fn matches(&self, msg_id: u64) -> bool {
+        match self {
+            ReplyTarget::Id(id) => *id == msg_id,
+            ReplyTarget::Unusable => true,
+        }
+    }
+}
+
+fn reply_target(body: &str) -> Option<ReplyTarget> {
+    // Raw values are skipped without serde_json's nesting limit, so this reads the top
+    // level of any well-formed body.
+    let fields: std::collections::HashMap<&str, &RawValue> = serde_json::from_str(body).ok()?;
+    let id = fields.get("in_reply_to")?;
+    match serde_json::from_str::<Value>(id.get()) {
+        Ok(id) => Some(id.as_u64().map_or(ReplyTarget::Unusable, ReplyTarget::Id)),
+        Err(_) => Some(ReplyTarget::Unusable),
+    }
+}
+
+/// An indeterminate completion for a reply the client cannot use, quoting it abridged.
+fn malformed_reply(op: &Invocation, reason: &str, body: &str) -> Completion {
+    Completion::exception(
+        op.value.clone(),
+        "malformed-rpc-response",
+        &format!(
+            "Malformed RPC response: {reason} in {}",
+            straum_workloads::quote::abridge(body)
+        ),
+    )
 }

@@ -97,11 +97,40 @@ impl<'a, B: Backend> Engine<'a, B> {
         }
     }
 
+    /// The node a client talks to, if the client belongs to one: its init, setup or
+    /// re-init client, or a worker's client bound to that node.
+    fn peer_of(&self, client: u32) -> Option<NodeIndex> {
+        match self.owners.get(client as usize)? {
+            ClientOwner::Init(node) | ClientOwner::Setup(node) | ClientOwner::Reinit(node) => {
+                Some(*node)
+            }
+            ClientOwner::Worker(worker) => Some(self.workers[*worker].node),
+            ClientOwner::Retired => None,
+        }
+    }
+
+    /// "the init client of node n1", "a client whose requests go to node n2", …
+    fn client_role(&self, client: u32, peer: NodeIndex) -> String {
+        let peer = &self.settings.node_ids[peer];
+        match self.owners[client as usize] {
+            ClientOwner::Init(_) => format!("the client that sent init to node {peer}"),
+            ClientOwner::Setup(_) => format!("the client that set up node {peer}"),
+            ClientOwner::Reinit(_) => format!("the client that re-initialised node {peer}"),
+            _ => format!("a client whose requests go to node {peer}"),
+        }
+    }
+
     /// Hand one encoded delivery to a node's stdin.
     pub(super) fn hand_to_node(&mut self, node: NodeIndex, line: Vec<u8>) -> Result<(), Stop> {
         self.backend
             .deliver(node, line)
             .map_err(|DeliveryError::InboxFull { queued }| {
+                // The node that floods, if one does, is the cause (often the receiver
+                // itself, which sends instead of reading).
+                let mut suspects = std::iter::once(node).chain(0..self.settings.node_ids.len());
+                if let Some(flood) = suspects.find_map(|n| self.check_flood(n).err()) {
+                    return flood;
+                }
                 Failure::of(
                     node,
                     format!(
@@ -116,15 +145,7 @@ impl<'a, B: Backend> Engine<'a, B> {
         match event {
             BackendEvent::Output { node, envelope } => {
                 self.sent_this_second[node] += 1;
-                if self.sent_this_second[node] > self.settings.max_node_rate {
-                    return Err(Failure::of(
-                        node,
-                        format!(
-                            "node {} is flooding the network: it sent more than {} messages within one second (--max-node-rate)",
-                            self.settings.node_ids[node], self.settings.max_node_rate
-                        ),
-                    ));
-                }
+                self.check_flood(node)?;
                 let name = &self.settings.node_ids[node];
                 let Some(src) = self.book.lookup(&envelope.src) else {
                     return self.reject_output(Failure {
@@ -147,6 +168,36 @@ impl<'a, B: Backend> Engine<'a, B> {
                         line: Some(envelope_text(&envelope.src, &envelope.dest, &envelope.body)),
                     });
                 };
+                if src != Addr::Node(node as u32) {
+                    return self.reject_output(Failure {
+                        node: Some(node),
+                        cause: format!(
+                            "node {name} sent a message claiming to be from {:?}; a node may \
+                             only send as itself (\"src\": {name:?})",
+                            envelope.src
+                        ),
+                        line: Some(envelope_text(&envelope.src, &envelope.dest, &envelope.body)),
+                    });
+                }
+                if let Addr::Client(client) = dest {
+                    if let Some(peer) = self.peer_of(client).filter(|peer| *peer != node) {
+                        return self.reject_output(Failure {
+                            node: Some(node),
+                            cause: format!(
+                                "node {name} sent {} to {}, {}: a reply counts only from \
+                                 the node the request was sent to",
+                                describe_reply(&envelope.body),
+                                envelope.dest,
+                                self.client_role(client, peer)
+                            ),
+                            line: Some(envelope_text(
+                                &envelope.src,
+                                &envelope.dest,
+                                &envelope.body,
+                            )),
+                        });
+                    }
+                }
                 self.send(self.backend.now(), src, dest, envelope.body);
                 Ok(())
             }
@@ -192,5 +243,33 @@ impl<'a, B: Backend> Engine<'a, B> {
             }
             BackendEvent::Interrupted { signal } => Err(Stop::Interrupted(signal)),
         }
+    }
+}
+
+/// "an init_ok reply", "a reply" or "a message", for a report about a misdirected one.
+fn describe_reply(body: &RawValue) -> String {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: Option<&'a str>,
+        in_reply_to: Option<&'a RawValue>,
+    }
+    match serde_json::from_str::<Head>(body.get()) {
+        Ok(Head {
+            kind: Some(kind),
+            in_reply_to: Some(_),
+        }) => {
+            let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            format!("{article} {kind} reply")
+        }
+        Ok(Head {
+            in_reply_to: Some(_),
+            ..
+        }) => "a reply".to_string(),
+        _ => "a message".to_string(),
     }
 }
