@@ -249,13 +249,25 @@ fn read_stdout(
                 let _ = events.send(BackendEvent::StdoutClosed { node, generation });
                 return;
             }
-            Ok(LineRead::TooLong(bytes)) => BackendEvent::BadLine {
-                node,
-                line: quote(&line),
-                reason: LineError::NotJson(format!(
-                    "line of {bytes}+ bytes exceeds the {max_line_bytes}-byte limit (--max-line-bytes)"
-                )),
-            },
+            Ok(LineRead::TooLong { read, ended }) => {
+                let event = BackendEvent::BadLine {
+                    node,
+                    line: quote(&line),
+                    reason: LineError::NotJson(format!(
+                        "a line passed the {max_line_bytes}-byte limit (--max-line-bytes) after \
+                         {read} bytes{}",
+                        if ended { "" } else { " without a newline" }
+                    )),
+                };
+                if events.send(event).is_err() {
+                    return;
+                }
+                if !ended && !matches!(discard_rest_of_line(&mut reader), Ok(true)) {
+                    let _ = events.send(BackendEvent::StdoutClosed { node, generation });
+                    return;
+                }
+                continue;
+            }
             Ok(LineRead::Line) => {
                 let text = trim_line_end(&line);
                 if text.iter().all(u8::is_ascii_whitespace) {
@@ -280,24 +292,26 @@ fn read_stdout(
 enum LineRead {
     Line,
     Eof,
-    /// The line exceeded the limit; this many bytes were read (and discarded) so far.
-    TooLong(usize),
+    /// The line passed the limit after this many bytes; it is reported at once, while
+    /// the node may still be writing it. `ended` says whether its newline was read.
+    TooLong {
+        read: usize,
+        ended: bool,
+    },
 }
 
 /// Read up to and including the next `\n` into `line`, holding at most `max` bytes in
-/// memory; a longer line is skipped to its end and reported.
+/// memory. A line that grows past `max` is reported as soon as it does, with its first
+/// bytes kept for the quote; [`discard_rest_of_line`] skips what remains of it.
 fn read_capped_line(
     reader: &mut impl BufRead,
     line: &mut Vec<u8>,
     max: usize,
 ) -> std::io::Result<LineRead> {
-    let mut skipped = 0usize;
     loop {
         let available = reader.fill_buf()?;
         if available.is_empty() {
-            return Ok(if skipped > 0 {
-                LineRead::TooLong(skipped)
-            } else if line.is_empty() {
+            return Ok(if line.is_empty() {
                 LineRead::Eof
             } else {
                 LineRead::Line
@@ -308,22 +322,37 @@ fn read_capped_line(
             None => (available, false),
         };
         let used = chunk.len();
-        if skipped > 0 || line.len() + used > max {
-            if skipped == 0 {
-                skipped = line.len();
-                line.truncate(QUOTED_LINE_CHARS);
-            }
-            skipped += used;
-        } else {
-            line.extend_from_slice(chunk);
+        if line.len() + used > max {
+            let read = line.len() + used;
+            let room = QUOTED_LINE_CHARS.saturating_sub(line.len()).min(used);
+            line.extend_from_slice(&chunk[..room]);
+            reader.consume(used);
+            return Ok(LineRead::TooLong { read, ended: done });
         }
+        line.extend_from_slice(chunk);
         reader.consume(used);
         if done {
-            return Ok(if skipped > 0 {
-                LineRead::TooLong(skipped)
-            } else {
-                LineRead::Line
-            });
+            return Ok(LineRead::Line);
+        }
+    }
+}
+
+/// Skip to just past the next `\n`; false at end of input.
+fn discard_rest_of_line(reader: &mut impl BufRead) -> std::io::Result<bool> {
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(false);
+        }
+        match available.iter().position(|b| *b == b'\n') {
+            Some(end) => {
+                reader.consume(end + 1);
+                return Ok(true);
+            }
+            None => {
+                let used = available.len();
+                reader.consume(used);
+            }
         }
     }
 }
@@ -476,6 +505,8 @@ impl Backend for ProcessBackend {
                 .events
                 .recv_timeout(std::time::Duration::from_millis(10));
         }
+        let nodes: Vec<i32> = self.nodes.iter().map(|n| n.pid).collect();
+        crate::orphans::kill_adopted(&nodes, std::time::Duration::from_secs(2));
         unregister_interrupt_sink();
     }
 
@@ -583,7 +614,12 @@ mod tests {
                 LineRead::Line => {
                     out.push(String::from_utf8(trim_line_end(&line).to_vec()).unwrap())
                 }
-                LineRead::TooLong(n) => out.push(format!("too long: {n}")),
+                LineRead::TooLong { read, ended } => {
+                    out.push(format!("too long: {read}+"));
+                    if !ended {
+                        discard_rest_of_line(&mut reader).unwrap();
+                    }
+                }
             }
         }
     }
@@ -592,7 +628,7 @@ mod tests {
     fn capped_reader_splits_lines_and_skips_oversized_ones() {
         assert_eq!(
             read_all(b"ab\r\ncdefghij\nk\nlast", 5),
-            vec!["ab", "too long: 9", "k", "last"]
+            vec!["ab", "too long: 8+", "k", "last"]
         );
         assert_eq!(read_all(b"", 5), Vec::<String>::new());
     }

@@ -95,6 +95,7 @@ impl<'a, B: Backend> Engine<'a, B> {
             }
             let stalled = self.backend.write_blocked_for(node).unwrap_or(0);
             if stalled >= STDIN_STALL_LIMIT {
+                self.check_flood(node)?;
                 return Err(Failure::of(
                     node,
                     format!(
@@ -107,9 +108,27 @@ impl<'a, B: Backend> Engine<'a, B> {
         }
         if now - self.second_started >= SECOND {
             self.second_started = now;
+            std::mem::swap(&mut self.sent_this_second, &mut self.sent_last_second);
             self.sent_this_second.iter_mut().for_each(|n| *n = 0);
         }
         Ok(())
+    }
+
+    /// A node that sent more than `--max-node-rate` messages in this or the previous
+    /// second is flooding. Every watchdog that notices a node misbehaving asks this
+    /// first, so a flood is reported as the cause whichever symptom shows first.
+    pub(super) fn check_flood(&self, node: NodeIndex) -> Result<(), Stop> {
+        let limit = self.settings.max_node_rate;
+        if self.sent_this_second[node] <= limit && self.sent_last_second[node] <= limit {
+            return Ok(());
+        }
+        Err(Failure::of(
+            node,
+            format!(
+                "node {} is flooding the network: it sent more than {limit} messages within one second (--max-node-rate)",
+                self.settings.node_ids[node]
+            ),
+        ))
     }
 
     pub(super) fn report_progress(&mut self, now: Nanos) {

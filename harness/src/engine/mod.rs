@@ -230,6 +230,8 @@ pub struct Engine<'a, B: Backend> {
     counts: Progress,
     next_progress: Nanos,
     sent_this_second: Vec<u64>,
+    /// Messages each node sent in the previous whole second.
+    sent_last_second: Vec<u64>,
     second_started: Nanos,
     line: Vec<u8>,
 }
@@ -292,6 +294,7 @@ impl<'a, B: Backend> Engine<'a, B> {
             counts: Progress::default(),
             next_progress: 0,
             sent_this_second: vec![0; node_count],
+            sent_last_second: vec![0; node_count],
             second_started: 0,
             line: Vec::with_capacity(512),
             settings,
