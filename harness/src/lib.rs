@@ -24,6 +24,7 @@ pub mod journal;
 pub mod nemesis;
 pub mod net;
 pub mod nodes;
+pub mod orphans;
 pub mod process;
 pub mod progress;
 pub mod recorder;

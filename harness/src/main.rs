@@ -20,6 +20,9 @@ fn main() {
     };
     let code = match cli.command {
         Command::Test(args) => {
+            // Descendants that escape a node's process group come back to straum, which
+            // kills them at teardown.
+            straum::orphans::become_subreaper();
             let mut command_line = vec!["straum".to_string()];
             command_line.extend(argv.into_iter().skip(1));
             match (*args).into_config(command_line) {
