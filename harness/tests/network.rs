@@ -68,6 +68,28 @@ fn broadcast_without_retries_loses_values_under_partitions() {
 }
 
 #[test]
+fn hops_of_values_gossiped_as_a_bitmap_are_not_traceable_rather_than_unconverged() {
+    let node = fixture("broadcast_bitmap.py");
+    let run = straum_cmd(&format!(
+        "test -w broadcast --bin {} --node-count 3 --time-limit 3 --rate 20 --seed 4",
+        s(&node)
+    ));
+    assert_eq!(run.code, Some(0), "{}", run.output());
+    assert!(
+        run.stdout
+            .contains("hops: not traceable — values not found in node-to-node bodies"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        !run.stdout.contains("never reached every node"),
+        "{}",
+        run.output()
+    );
+    assert_eq!(run.results()["convergence"]["traceable"], false);
+}
+
+#[test]
 fn g_set_example_survives_partitions() {
     let node = example("g-set");
     let run = straum_cmd(&format!(

@@ -1,152 +1,18 @@
-//! The broadcast workload (Maelstrom §8.3): every node is told a topology, clients
-//! broadcast the integers 0, 1, 2, … and read back the set of messages a node has
-//! seen; Jepsen's set-full checker judges whether every broadcast reached every
-//! node. A network analysis adds how many hops each message took to reach all nodes.
+//! How many network hops each broadcast value took to reach every node, traced through
+//! the journal's node-to-node bodies.
 
 use std::collections::HashMap;
 
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::history::{Op, OpType};
-use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
-use crate::set_full::{self, quantiles};
-use crate::topology::Topology;
-use crate::{
-    CheckResult, ClientId, Completion, Invocation, NetEvent, NetEventKind, Step, Validity,
-    Workload, WorkloadOptions,
-};
+use crate::history::{pair_index, Op, OpType};
+use crate::set_full::quantiles;
+use crate::{CheckResult, NetEvent, NetEventKind, Validity};
 
-/// Body keys that never carry broadcast values.
+/// Body keys that are protocol, not payload: integers under them are not values.
 const RESERVED_KEYS: &[&str] = &["type", "msg_id", "in_reply_to"];
-
 /// How many values the convergence findings name.
 const MAX_NAMED: usize = 5;
-
-/// The broadcast workload.
-pub struct Broadcast {
-    topology: Map<String, Value>,
-    node_ids: Vec<String>,
-    next_value: u64,
-}
-
-/// Build the broadcast workload; fails for an unknown `--topology`.
-pub fn build(options: &WorkloadOptions) -> Result<Box<dyn Workload>, String> {
-    Ok(Box::new(Broadcast::new(options)?))
-}
-
-impl Broadcast {
-    /// The workload for these options: the topology is computed once over the node
-    /// ids (or `n0…` from the node count when no ids are given).
-    pub fn new(options: &WorkloadOptions) -> Result<Broadcast, String> {
-        let shape = Topology::parse(&options.topology)?;
-        let node_ids = if options.node_ids.is_empty() {
-            (0..options.node_count).map(|i| format!("n{i}")).collect()
-        } else {
-            options.node_ids.clone()
-        };
-        Ok(Broadcast {
-            topology: shape.to_json(&node_ids),
-            node_ids,
-            next_value: 0,
-        })
-    }
-}
-
-impl Workload for Broadcast {
-    fn name(&self) -> &'static str {
-        "broadcast"
-    }
-
-    fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Option<Invocation> {
-        if rng.gen_bool(0.5) {
-            let value = self.next_value;
-            self.next_value += 1;
-            Some(Invocation::new("broadcast", Value::from(value)))
-        } else {
-            Some(Invocation::new("read", Value::Null))
-        }
-    }
-
-    fn has_final_phase(&self) -> bool {
-        true
-    }
-
-    /// One read per worker, flagged `:final? true`.
-    fn final_op(&mut self, _worker: usize, done: usize) -> Option<Invocation> {
-        (done == 0).then_some(Invocation {
-            f: "read",
-            value: Value::Null,
-            final_read: true,
-        })
-    }
-
-    fn invoke(&mut self, _client: ClientId, op: &Invocation) -> Step {
-        Step::Send(request(op))
-    }
-
-    fn reply(&mut self, _client: ClientId, op: &Invocation, reply: &Map<String, Value>) -> Step {
-        Step::Done(complete(op, reply))
-    }
-
-    fn error_style(&self) -> ErrorStyle {
-        ErrorStyle::WithErrors {
-            idempotent: &["read"],
-        }
-    }
-
-    fn client_reusable(&self) -> bool {
-        false
-    }
-
-    fn check(&self, history: &[Op]) -> CheckResult {
-        set_full::check(history, "broadcast")
-    }
-
-    fn setup_request(&self, _node: usize) -> Option<Map<String, Value>> {
-        let mut body = Map::new();
-        body.insert("type".into(), Value::from("topology"));
-        body.insert("topology".into(), Value::Object(self.topology.clone()));
-        Some(body)
-    }
-
-    fn check_setup_reply(&self, reply: &Map<String, Value>) -> Result<(), String> {
-        validate_reply(reply, "topology_ok", &[])
-    }
-
-    fn analyze_network(
-        &self,
-        history: &[Op],
-        events: &mut dyn Iterator<Item = NetEvent>,
-    ) -> Option<(&'static str, CheckResult)> {
-        Some(("convergence", convergence(&self.node_ids, history, events)))
-    }
-}
-
-/// The request body for an operation.
-fn request(op: &Invocation) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("type".into(), Value::from(op.f));
-    if op.f == "broadcast" {
-        body.insert("message".into(), op.value.clone());
-    }
-    body
-}
-
-/// The completion for a non-error reply, checked against the closed reply schema.
-fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
-    if op.f == "broadcast" {
-        return acknowledged(op, reply, "broadcast_ok");
-    }
-    match validate_reply(reply, "read_ok", &[("messages", FieldType::Array)]) {
-        Ok(()) => Completion::ok(match &reply["messages"] {
-            Value::Null => Value::Array(Vec::new()),
-            messages => messages.clone(),
-        }),
-        Err(reason) => malformed(op, reply, &reason),
-    }
-}
 
 /// ⌈log2 n⌉, and 0 for n ≤ 1.
 pub fn ceil_log2(n: usize) -> u64 {
@@ -290,6 +156,10 @@ pub fn convergence(
         }
     }
 
+    let untraced = untraced_reads(&node_index, history, &spread);
+    if untraced.count > 0 {
+        return not_traceable(untraced);
+    }
     let log2 = ceil_log2(n);
     let mut values: Vec<(&i128, &Spread)> = spread.iter().collect();
     values.sort_unstable_by_key(|(v, _)| **v);
@@ -382,163 +252,81 @@ pub fn convergence(
     result
 }
 
+/// Values nodes returned in reads although the trace never brought them there.
+struct Untraced {
+    /// How many (node, value) pairs.
+    count: usize,
+    /// One of them: (value, node).
+    example: Option<(i128, String)>,
+}
+
+/// Every value an ok read on node X returned must have reached X in the trace (from a
+/// client or in some node-to-node body); when one did not, the nodes carry values in
+/// a form the trace cannot see (a bitmap, a delta, a compressed set), and hop counts
+/// would be false alarms.
+fn untraced_reads(
+    node_index: &HashMap<&str, usize>,
+    history: &[Op],
+    spread: &HashMap<i128, Spread>,
+) -> Untraced {
+    let pairs = pair_index(history);
+    let by_index: HashMap<u64, &Op> = history.iter().map(|op| (op.index, op)).collect();
+    let mut untraced = Untraced {
+        count: 0,
+        example: None,
+    };
+    let mut values = Vec::new();
+    for read in history
+        .iter()
+        .filter(|op| op.is_client() && op.kind == OpType::Ok && op.f == "read")
+    {
+        let Some(node) = pairs
+            .get(&read.index)
+            .and_then(|invoke| by_index.get(invoke))
+            .and_then(|invoke| invoke.node.as_deref())
+            .and_then(|name| node_index.get(name).map(|i| (name, *i)))
+        else {
+            continue;
+        };
+        values.clear();
+        collect_integers(&read.value, &mut values);
+        for v in &values {
+            let reached = spread
+                .get(v)
+                .is_some_and(|s| s.hops[node.1] != Spread::NONE);
+            if !reached {
+                untraced.count += 1;
+                untraced
+                    .example
+                    .get_or_insert_with(|| (*v, node.0.to_string()));
+            }
+        }
+    }
+    untraced
+}
+
+/// The result when hops cannot be traced: a statement, not a false alarm.
+fn not_traceable(untraced: Untraced) -> CheckResult {
+    let mut result = CheckResult::new(Validity::Valid)
+        .with("traceable", false)
+        .with("untraced-count", untraced.count);
+    let example = untraced
+        .example
+        .map(|(v, node)| format!(" (e.g. {node} read {v})"))
+        .unwrap_or_default();
+    result.headline.push(format!(
+        "hops: not traceable — values not found in node-to-node bodies: {} values read{example} \
+         never appeared in a message to that node",
+        untraced.count
+    ));
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checkers::tests::op;
-    use rand::SeedableRng;
     use serde_json::json;
-
-    fn options(topology: &str, n: usize) -> WorkloadOptions {
-        WorkloadOptions {
-            node_count: n,
-            topology: topology.into(),
-            node_ids: (0..n).map(|i| format!("n{i}")).collect(),
-            ..WorkloadOptions::default()
-        }
-    }
-
-    fn body(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
-
-    #[test]
-    fn build_rejects_unknown_topologies_and_sends_the_whole_map_to_every_node() {
-        let err = build(&options("ring", 3)).err().unwrap();
-        assert!(err.contains("unknown topology \"ring\""), "{err}");
-        let w = build(&options("", 5)).unwrap();
-        let expected = json!({"type":"topology","topology":{
-            "n0":["n3","n1"],"n1":["n4","n2","n0"],"n2":["n1"],"n3":["n0","n4"],"n4":["n1","n3"]}});
-        assert_eq!(Value::Object(w.setup_request(0).unwrap()), expected);
-        assert_eq!(Value::Object(w.setup_request(4).unwrap()), expected);
-        let one = build(&options("grid", 1)).unwrap();
-        assert_eq!(
-            Value::Object(one.setup_request(0).unwrap()),
-            json!({"type":"topology","topology":{"n0":[]}})
-        );
-        let fallback = Broadcast::new(&WorkloadOptions {
-            node_count: 2,
-            topology: "line".into(),
-            ..WorkloadOptions::default()
-        })
-        .unwrap();
-        assert_eq!(
-            Value::Object(fallback.topology),
-            json!({"n0":["n1"],"n1":["n0"]})
-        );
-    }
-
-    #[test]
-    fn setup_reply_must_be_a_bare_topology_ok() {
-        let w = build(&options("grid", 2)).unwrap();
-        assert!(w
-            .check_setup_reply(&body(json!({"type":"topology_ok","in_reply_to":1})))
-            .is_ok());
-        assert!(w
-            .check_setup_reply(&body(json!({"type":"topology_ok","in_reply_to":1,"x":1})))
-            .is_err());
-        assert!(w
-            .check_setup_reply(&body(json!({"type":"error","in_reply_to":1,"code":10})))
-            .is_err());
-    }
-
-    #[test]
-    fn generator_mixes_broadcasts_of_increasing_values_and_reads() {
-        let mut w = Broadcast::new(&options("grid", 3)).unwrap();
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let ops: Vec<Invocation> = (0..200).map(|_| w.next_op(&mut rng).unwrap()).collect();
-        let broadcasts: Vec<&Value> = ops
-            .iter()
-            .filter(|op| op.f == "broadcast")
-            .map(|op| &op.value)
-            .collect();
-        assert!(broadcasts.len() > 70 && broadcasts.len() < 130);
-        for (i, v) in broadcasts.iter().enumerate() {
-            assert_eq!(**v, json!(i));
-        }
-        assert!(ops
-            .iter()
-            .filter(|op| op.f == "read")
-            .all(|op| op.value.is_null() && !op.final_read));
-        let last = w.final_op(0, 0).unwrap();
-        assert_eq!((last.f, last.final_read), ("read", true));
-        assert_eq!(
-            Value::Object(request(&ops[0])),
-            if ops[0].f == "read" {
-                json!({"type":"read"})
-            } else {
-                json!({"type":"broadcast","message":0})
-            }
-        );
-        assert_eq!(
-            Value::Object(request(&Invocation::new("broadcast", json!(7)))),
-            json!({"type":"broadcast","message":7})
-        );
-        assert!(!w.client_reusable());
-        assert_eq!(
-            w.error_style(),
-            ErrorStyle::WithErrors {
-                idempotent: &["read"]
-            }
-        );
-    }
-
-    #[test]
-    fn replies_map_to_completions() {
-        let b = Invocation::new("broadcast", json!(4));
-        let r = Invocation::new("read", Value::Null);
-        assert_eq!(
-            complete(&b, &body(json!({"type":"broadcast_ok","in_reply_to":2}))),
-            Completion::ok(json!(4))
-        );
-        let bad = complete(
-            &b,
-            &body(json!({"type":"broadcast_ok","in_reply_to":2,"m":1})),
-        );
-        assert_eq!(bad.kind, OpType::Info);
-        assert_eq!(bad.exception.as_deref(), Some("malformed-rpc-response"));
-        assert_eq!(
-            complete(
-                &r,
-                &body(json!({"type":"read_ok","messages":[1,2],"in_reply_to":2,"msg_id":9}))
-            ),
-            Completion::ok(json!([1, 2]))
-        );
-        assert_eq!(
-            complete(
-                &r,
-                &body(json!({"type":"read_ok","messages":null,"in_reply_to":2}))
-            ),
-            Completion::ok(json!([]))
-        );
-        let missing = complete(&r, &body(json!({"type":"read_ok","in_reply_to":2})));
-        assert_eq!(missing.kind, OpType::Info);
-        let wrong = complete(
-            &r,
-            &body(json!({"type":"read_ok","messages":{},"in_reply_to":2})),
-        );
-        assert_eq!(wrong.kind, OpType::Info);
-    }
-
-    #[test]
-    fn check_is_set_full_over_broadcasts() {
-        let h = vec![
-            op(0, OpType::Invoke, 0, "broadcast", json!(0)),
-            op(1, OpType::Ok, 0, "broadcast", json!(0)),
-            op(2, OpType::Invoke, 1, "read", Value::Null),
-            op(3, OpType::Ok, 1, "read", json!([0])),
-        ];
-        let w = Broadcast::new(&options("grid", 1)).unwrap();
-        let r = w.check(&h);
-        assert_eq!(r.valid, Validity::Valid);
-        assert_eq!(r.fields["stable-count"], json!(1));
-        let lost = w.check(&[h[0].clone(), h[1].clone(), h[2].clone(), {
-            let mut o = h[3].clone();
-            o.value = json!([]);
-            o
-        }]);
-        assert_eq!(lost.valid, Validity::Invalid);
-    }
 
     fn event(kind: NetEventKind, id: u64, src: &str, dest: &str, body: Value) -> NetEvent {
         NetEvent {
@@ -682,5 +470,38 @@ mod tests {
             [0, 1, 2, 2, 3, 3, 3, 3, 4]
         );
         assert_eq!(ceil_log2(25), 5);
+    }
+
+    #[test]
+    fn values_gossiped_in_a_form_the_trace_cannot_see_are_not_traceable() {
+        use NetEventKind::*;
+        let nodes: Vec<String> = (0..2).map(|i| format!("n{i}")).collect();
+        let mut read_invoke = op(2, OpType::Invoke, 1, "read", Value::Null);
+        read_invoke.node = Some("n1".into());
+        let history = vec![
+            op(0, OpType::Invoke, 0, "broadcast", json!(1)),
+            op(1, OpType::Invoke, 0, "broadcast", json!(2)),
+            read_invoke,
+            op(3, OpType::Ok, 1, "read", json!([1, 2])),
+        ];
+        let events = vec![
+            event(Recv, 1, "c1", "n0", json!({"type":"broadcast","message":1})),
+            event(Recv, 2, "c1", "n0", json!({"type":"broadcast","message":2})),
+            // The set {1, 2} as the bitmap 0b110.
+            event(Send, 3, "n0", "n1", json!({"type":"g","bits":6})),
+            event(Recv, 3, "n0", "n1", json!({})),
+        ];
+        let r = convergence(&nodes, &history, &mut events.into_iter());
+        assert_eq!(r.valid, Validity::Valid);
+        assert_eq!(r.fields["traceable"], json!(false));
+        assert_eq!(r.fields["untraced-count"], json!(2));
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert!(
+            r.headline[0]
+                .starts_with("hops: not traceable — values not found in node-to-node bodies"),
+            "{:?}",
+            r.headline
+        );
+        assert!(r.headline[0].contains("n1 read 1"), "{:?}", r.headline);
     }
 }
