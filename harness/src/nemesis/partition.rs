@@ -62,6 +62,9 @@ impl PartitionShape {
 
     /// Parse a comma-separated list of shape names.
     pub fn parse_list(text: &str) -> Result<Vec<PartitionShape>, String> {
+        if text.trim() == "all" {
+            return Ok(PartitionShape::ALL.to_vec());
+        }
         text.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -399,5 +402,9 @@ mod tests {
             Ok(vec![PartitionShape::One, PartitionShape::Bridge])
         );
         assert!(PartitionShape::parse_list("ring").is_err());
+        assert_eq!(
+            PartitionShape::parse_list("all"),
+            Ok(PartitionShape::ALL.to_vec())
+        );
     }
 }
