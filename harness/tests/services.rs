@@ -76,32 +76,46 @@ impl Workload for WritesAndReads {
     }
 }
 
-/// Reads that returned a value older than a write that had completed before the read
-/// was invoked.
+/// Reads that no linearization can explain. Values are unique, so a read of `u` is
+/// stale when some write `w` completed before the read began although `w` itself
+/// began after the write of `u` had completed: `w` must take effect after `u`, and
+/// before the read. (Writes may overlap; then either order is fine and nothing is
+/// flagged.) The initial value is "written" before everything.
 fn stale_reads(history: &[Op]) -> usize {
-    let mut newest_acknowledged = 0u64;
-    let mut read_started_after: std::collections::HashMap<u64, u64> = Default::default();
+    let invoke_of = |completion: &Op| {
+        history[..completion.index as usize]
+            .iter()
+            .rev()
+            .find(|o| o.process == completion.process && o.kind == OpType::Invoke)
+            .expect("every completion has an invocation")
+    };
+    // For each value written and acknowledged: (invoked, completed).
+    let writes: std::collections::HashMap<u64, (u64, u64)> = history
+        .iter()
+        .filter(|op| op.kind == OpType::Ok && op.f == "write")
+        .map(|op| (op.value.as_u64().unwrap(), (invoke_of(op).time, op.time)))
+        .collect();
     let mut stale = 0;
-    for op in history {
-        match (op.kind, op.f.as_str()) {
-            (OpType::Invoke, _) => {
-                read_started_after.insert(op.index, newest_acknowledged);
-            }
-            (OpType::Ok, "write") => {
-                newest_acknowledged = newest_acknowledged.max(op.value.as_u64().unwrap());
-            }
-            (OpType::Ok, "read") => {
-                let invoke = history[..op.index as usize]
-                    .iter()
-                    .rev()
-                    .find(|o| o.process == op.process && o.kind == OpType::Invoke)
-                    .unwrap();
-                let floor = read_started_after[&invoke.index];
-                if op.value.as_u64().unwrap_or(0) < floor {
-                    stale += 1;
-                }
-            }
-            _ => {}
+    for read in history
+        .iter()
+        .filter(|op| op.kind == OpType::Ok && op.f == "read")
+    {
+        let began = invoke_of(read).time;
+        // The latest start of a write that had completed before the read began.
+        let Some(latest_start) = writes
+            .values()
+            .filter(|(_, completed)| *completed < began)
+            .map(|(invoked, _)| *invoked)
+            .max()
+        else {
+            continue;
+        };
+        let written_by = match read.value.as_u64() {
+            None | Some(0) => Some(0), // the initial value
+            Some(u) => writes.get(&u).map(|(_, completed)| *completed),
+        };
+        if written_by.is_some_and(|completed| completed < latest_start) {
+            stale += 1;
         }
     }
     stale
