@@ -12,6 +12,7 @@ pub mod echo;
 pub mod g_set;
 pub mod history;
 pub mod kafka;
+pub mod linearizable;
 pub mod quote;
 pub mod rpc;
 pub mod set_full;
