@@ -46,7 +46,7 @@ impl std::fmt::Display for LineError {
 pub fn parse_line(line: &[u8]) -> Result<Envelope, LineError> {
     match serde_json::from_slice::<Envelope>(line) {
         Ok(envelope) => match &envelope._id {
-            Some(id) if !(id.is_i64() || id.is_u64()) => Err(LineError::NotEnvelope(format!(
+            Some(id) if !is_integer(id) => Err(LineError::NotEnvelope(format!(
                 "\"id\" must be an integer, got {id}"
             ))),
             _ => Ok(envelope),
@@ -56,6 +56,13 @@ pub fn parse_line(line: &[u8]) -> Result<Envelope, LineError> {
             Err(not_json) => Err(LineError::NotJson(not_json.to_string())),
         },
     }
+}
+
+/// An integer of any size (numbers keep their text: serde_json's arbitrary_precision).
+fn is_integer(number: &serde_json::Number) -> bool {
+    let text = number.to_string();
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Append the line delivered to a node — `{"id":…,"src":…,"dest":…,"body":…}` and a
@@ -87,6 +94,17 @@ mod tests {
             .unwrap();
         assert_eq!((e.src.as_str(), e.dest.as_str()), ("n0", "c1"));
         assert_eq!(e.body.get(), r#"{"type": "x", "n": 7500000000000000001}"#);
+    }
+
+    #[test]
+    fn bodies_pass_whole_at_any_depth_and_ids_at_any_size() {
+        let deep = format!(
+            r#"{{"src":"n0","dest":"n1","id":1180591620717411303424,"body":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let e = parse_line(deep.as_bytes()).unwrap();
+        assert_eq!(e.body.get().len(), 200_000);
     }
 
     #[test]
