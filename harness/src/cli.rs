@@ -2,6 +2,7 @@
 //! own, validated into a [`TestConfig`].
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use straum_workloads::checkers::Availability;
@@ -164,9 +165,13 @@ pub struct TestArgs {
     /// Directory holding test runs.
     #[arg(long, default_value = "store", value_name = "DIR")]
     pub store: PathBuf,
-    /// Milliseconds a client waits for a reply.
-    #[arg(long, default_value = "5000", value_name = "MILLIS")]
-    pub rpc_timeout: u64,
+    /// Milliseconds a client waits for a reply [default: 5000; lin-kv: max(10 × latency, 1000)].
+    #[arg(long, value_name = "MILLIS")]
+    pub rpc_timeout: Option<u64>,
+    /// Seconds a searching checker (lin-kv's linearizability) may take before it
+    /// answers unknown.
+    #[arg(long, default_value = "60", value_name = "SECONDS")]
+    pub checker_timeout: f64,
     /// Seconds to wait after healing before final reads (workloads with a final phase).
     #[arg(long, default_value = "10", value_name = "SECONDS")]
     pub recovery_time: f64,
@@ -228,8 +233,14 @@ impl TestArgs {
                 self.recovery_time
             ));
         }
-        if self.rpc_timeout == 0 {
+        if self.rpc_timeout == Some(0) {
             errors.push("--rpc-timeout must be positive".into());
+        }
+        if !(self.checker_timeout > 0.0 && self.checker_timeout.is_finite()) {
+            errors.push(format!(
+                "--checker-timeout must be a positive number of seconds, got {}",
+                self.checker_timeout
+            ));
         }
         let dist = LatencyDist::parse(&self.latency_dist).unwrap_or_else(|e| {
             errors.push(e);
@@ -297,10 +308,17 @@ impl TestArgs {
             max_writes_per_key: Some(self.max_writes_per_key),
             topology: self.topology.clone(),
             node_ids: node_ids.clone(),
+            checker_timeout: Duration::try_from_secs_f64(self.checker_timeout).ok(),
         };
-        if let Err(e) = straum_workloads::build(&self.workload, &options) {
-            errors.push(e);
-        }
+        let rpc_timeout_ms = match straum_workloads::build(&self.workload, &options) {
+            Ok(workload) => self
+                .rpc_timeout
+                .unwrap_or_else(|| workload.default_rpc_timeout(self.latency).as_millis() as u64),
+            Err(e) => {
+                errors.push(e);
+                0
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -330,7 +348,8 @@ impl TestArgs {
             availability_text: self.availability.clone(),
             seed: self.seed,
             store: self.store,
-            rpc_timeout_ms: self.rpc_timeout,
+            rpc_timeout_ms,
+            checker_timeout_secs: self.checker_timeout,
             recovery_time_secs: self.recovery_time,
             max_line_bytes: self.max_line_bytes,
             log_stderr: self.log_stderr,

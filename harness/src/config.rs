@@ -46,6 +46,8 @@ pub struct TestConfig {
     pub store: PathBuf,
     /// Client RPC timeout in milliseconds.
     pub rpc_timeout_ms: u64,
+    /// Time limit of searching checkers, in seconds (`--checker-timeout`).
+    pub checker_timeout_secs: f64,
     /// Recovery wait before final reads, in seconds.
     pub recovery_time_secs: f64,
     /// Longest accepted node output line.

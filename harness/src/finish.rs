@@ -48,6 +48,9 @@ pub struct RunRecord {
     pub key_count: Option<usize>,
     /// `--max-writes-per-key`.
     pub max_writes_per_key: usize,
+    /// `--checker-timeout` in seconds (absent in records of older runs).
+    #[serde(default)]
+    pub checker_timeout_secs: Option<f64>,
     /// The seed.
     pub seed: u64,
     /// The command that reproduces the run.
@@ -86,6 +89,9 @@ impl RunRecord {
             max_writes_per_key: Some(self.max_writes_per_key),
             topology: self.topology.clone(),
             node_ids: self.node_ids.clone(),
+            checker_timeout: self
+                .checker_timeout_secs
+                .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()),
         }
     }
 }

@@ -56,6 +56,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
         max_writes_per_key: Some(config.max_writes_per_key),
         topology: config.topology.clone(),
         node_ids: config.node_ids.clone(),
+        checker_timeout: std::time::Duration::try_from_secs_f64(config.checker_timeout_secs).ok(),
     };
     let mut workload = match straum_workloads::build(&config.workload, &options) {
         Ok(workload) => workload,
@@ -175,6 +176,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
         topology: config.topology.clone(),
         key_count: config.key_count,
         max_writes_per_key: config.max_writes_per_key,
+        checker_timeout_secs: Some(config.checker_timeout_secs),
         seed,
         reproduce: reproduce.clone(),
         main_start: outcome.main_start,

@@ -12,6 +12,7 @@ pub mod echo;
 pub mod g_set;
 pub mod history;
 pub mod kafka;
+pub mod lin_kv;
 pub mod linearizable;
 pub mod quote;
 pub mod rpc;
@@ -66,10 +67,14 @@ pub const REGISTRY: &[WorkloadEntry] = &[
         name: "kafka",
         build: kafka::build,
     },
+    WorkloadEntry {
+        name: "lin-kv",
+        build: lin_kv::build,
+    },
 ];
 
 /// Workload names Maelstrom accepts that straum does not run yet.
-pub const PLANNED: &[&str] = &["lin-kv", "txn-list-append", "txn-rw-register"];
+pub const PLANNED: &[&str] = &["txn-list-append", "txn-rw-register"];
 
 /// Build the workload called `name`, or explain why there is none (unknown name,
 /// or options the workload rejects).

@@ -22,6 +22,9 @@ pub struct WorkloadOptions {
     pub topology: String,
     /// Server node ids, in order.
     pub node_ids: Vec<String>,
+    /// Time limit for a checker that searches (`--checker-timeout`); `None` for the
+    /// checker's own default.
+    pub checker_timeout: Option<std::time::Duration>,
 }
 
 /// What happened to a message in the network, as the harness journals it.
@@ -183,6 +186,24 @@ pub trait Workload: Send {
     /// The next main-phase operation, drawing any randomness from `rng`; `None` when
     /// the generator is exhausted.
     fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Option<Invocation>;
+
+    /// The next main-phase operation for client worker `worker`, whose current process
+    /// is `process`. Generators that give workers roles (lin-kv's groups of readers and
+    /// writers per key) override this; the default ignores who asks.
+    fn next_op_for(
+        &mut self,
+        _worker: usize,
+        _process: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<Invocation> {
+        self.next_op(rng)
+    }
+
+    /// How long a client waits for a reply when `--rpc-timeout` is not given, for a
+    /// mean node↔node latency of `latency_ms`. Maelstrom's default: 5 s.
+    fn default_rpc_timeout(&self, _latency_ms: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(5)
+    }
 
     /// The time since the main phase began, given before each [`Workload::next_op`] so
     /// that generators can be timed (kafka's client crashes); ignored by default.

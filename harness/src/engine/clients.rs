@@ -16,7 +16,9 @@ impl<'a, B: Backend> Engine<'a, B> {
                     };
                     let elapsed = std::time::Duration::from_nanos(now - self.phase_start);
                     self.workload.observe_time(elapsed);
-                    let Some(invocation) = self.workload.next_op(&mut self.op_rng) else {
+                    let process = self.workers[worker].process;
+                    let next = self.workload.next_op_for(worker, process, &mut self.op_rng);
+                    let Some(invocation) = next else {
                         self.next_op_at = None;
                         break;
                     };
@@ -264,4 +266,36 @@ fn malformed_reply(op: &Invocation, reason: &str, body: &str) -> Completion {
             straum_workloads::quote::abridge(body)
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_top_level_of_a_reply_is_read_past_any_nesting_and_number_range() {
+        let deep = format!(
+            "{{\"type\":\"echo_ok\",\"echo\":{}{},\"in_reply_to\":7}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(
+            serde_json::from_str::<Value>(&deep).is_err(),
+            "past the depth limit"
+        );
+        assert!(matches!(reply_target(&deep), Some(ReplyTarget::Id(7))));
+        let huge = r#"{"type":"echo_ok","in_reply_to":1e400}"#;
+        assert!(matches!(reply_target(huge), Some(ReplyTarget::Unusable)));
+        assert!(ReplyTarget::Unusable.matches(3));
+        assert!(reply_target(r#"{"type":"echo_ok"}"#).is_none());
+        assert!(reply_target("[1]").is_none());
+    }
+
+    #[test]
+    fn integers_of_any_size_keep_their_digits() {
+        let text = r#"{"id":1180591620717411303424123,"f":1.0,"g":1}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(value["id"].to_string(), "1180591620717411303424123");
+        assert_ne!(value["f"], value["g"]);
+    }
 }
