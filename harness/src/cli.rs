@@ -29,6 +29,8 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Browse the store in a web browser.
     Serve(ServeArgs),
+    /// Check history files for linearizability (lin-kv histories, Jepsen logs and EDN).
+    Check(crate::check::CheckArgs),
 }
 
 /// Flags of `straum analyze`.

@@ -15,6 +15,7 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod edn;
