@@ -48,7 +48,7 @@ pub struct LinKv {
 pub fn build(options: &WorkloadOptions) -> Result<Box<dyn Workload>, String> {
     let nodes = options.node_count.max(1);
     let group = 2 * nodes;
-    if options.concurrency == 0 || options.concurrency % group != 0 {
+    if options.concurrency == 0 || !options.concurrency.is_multiple_of(group) {
         return Err(format!(
             "lin-kv needs --concurrency to be a multiple of 2 × node count = {group} (one \
              group of {nodes} readers and {nodes} writers per key), got {}; try \
