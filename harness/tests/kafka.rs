@@ -124,3 +124,34 @@ fn a_node_starting_polls_one_late_skips_messages() {
     assert!(err["delta"].as_i64().unwrap() > 1);
     assert_eq!(err["skipped-count"], 1);
 }
+
+#[test]
+fn a_node_making_up_messages_returns_phantoms() {
+    let run = kafka(s(&fixture("kafka_phantom.py")), "1", "55");
+    assert_fails_with(&run, "phantom", "but no client ever sent");
+    let workload = &run.results()["workload"];
+    // The made-up messages sit at offsets of their own: nothing else is wrong.
+    assert_eq!(
+        strings(&workload["bad-error-types"]),
+        ["phantom"],
+        "{}",
+        run.output()
+    );
+    let err = &workload["phantom"]["errs"][0];
+    let key = err["key"].as_str().unwrap();
+    let offset = err["offset"].as_i64().unwrap();
+    let value = err["value"].as_i64().unwrap();
+    assert!(value < 0, "{err}");
+    assert_eq!(err["reader"]["f"], "poll");
+    assert!(err["reader"]["index"].is_u64() && err["reader"]["process"].is_u64());
+    // The summary names key, offset and message.
+    let sentence = format!(
+        "returned message {value} at offset {offset} of key {key:?}, but no client ever sent \
+         {value} to key {key:?}: a message nobody wrote was read"
+    );
+    assert!(
+        run.stdout.contains(&sentence),
+        "{sentence}\n{}",
+        run.output()
+    );
+}

@@ -53,6 +53,9 @@ pub(super) struct MsgObs {
     pub(super) send_info: bool,
     /// The first ok poll that returned it.
     pub(super) read: Option<At>,
+    /// Some client tried to send it: a send of it was invoked (or completed, whatever
+    /// the outcome). A message read but never attempted is a phantom.
+    pub(super) attempted: bool,
 }
 
 /// Everything the passes found, and the history they read.
@@ -176,7 +179,7 @@ impl<'a> Analysis<'a> {
         let mut open: FxMap<u64, Pos> = FxMap::default();
         for (pos, op) in history.iter().enumerate() {
             if budget.over(COLLECTING, pos) {
-                return;
+                break;
             }
             let Process::Client(process) = op.process else {
                 continue;
@@ -184,7 +187,9 @@ impl<'a> Analysis<'a> {
             self.last_time = self.last_time.max(op.time);
             let pos = pos as Pos;
             if op.kind == OpType::Invoke {
-                open.insert(process, pos);
+                if let Some(dangling) = open.insert(process, pos) {
+                    self.note_attempt(Some(dangling));
+                }
                 if op.f == "send" {
                     self.sends += 1;
                 }
@@ -196,31 +201,42 @@ impl<'a> Analysis<'a> {
             };
             match (op.f.as_str(), op.kind) {
                 ("send", OpType::Ok) => {
-                    let Some((key, x)) = send_parts(&op.value) else {
-                        continue;
-                    };
-                    let Some((offset, msg)) = pair(x) else {
+                    let Some((offset, key, msg)) = send_parts(&op.value)
+                        .and_then(|(key, x)| pair(x).map(|(offset, msg)| (offset, key, msg)))
+                    else {
+                        self.note_attempt(at.inv);
                         continue;
                     };
                     self.sends_ok += 1;
+                    let invoked_elsewhere = !self.invoked_as(at.inv, &key, msg);
                     let key = self.intern(&key);
                     self.acks[key as usize].push((offset, op.time));
                     let m = self.observe(key, offset, Msg::of(msg), at, false);
                     m.send_ok.get_or_insert((offset, at));
+                    m.attempted = true;
+                    if invoked_elsewhere {
+                        self.note_attempt(at.inv);
+                    }
                 }
                 ("send", OpType::Fail) | ("send", OpType::Info) => {
                     if op.kind == OpType::Info {
                         self.note_cause(op);
                     }
                     let Some((key, msg)) = send_parts(&op.value) else {
+                        self.note_attempt(at.inv);
                         continue;
                     };
+                    let invoked_elsewhere = !self.invoked_as(at.inv, &key, msg);
                     let key = self.intern(&key);
                     let m = self.msgs.entry((key, Msg::of(msg))).or_default();
                     if op.kind == OpType::Fail {
                         m.send_fail.get_or_insert(at);
                     } else {
                         m.send_info = true;
+                    }
+                    m.attempted = true;
+                    if invoked_elsewhere {
+                        self.note_attempt(at.inv);
                     }
                 }
                 ("poll", OpType::Ok) => {
@@ -249,6 +265,37 @@ impl<'a> Analysis<'a> {
                 _ => {}
             }
         }
+        // Invocations that never completed (or not before the time ran out).
+        let mut dangling: Vec<Pos> = open.into_values().collect();
+        dangling.sort_unstable();
+        for inv in dangling {
+            self.note_attempt(Some(inv));
+        }
+    }
+
+    /// Whether the invocation at `inv` (if any, and if it names a message) sent `msg`
+    /// to `key` — as it does unless the history is odd.
+    fn invoked_as(&self, inv: Option<Pos>, key: &str, msg: &Value) -> bool {
+        let Some(inv) = inv else {
+            return true;
+        };
+        send_parts(&self.history[inv as usize].value).is_none_or(|(k, m)| k == key && m == msg)
+    }
+
+    /// The op at `inv`, if it invoked a send, was an attempt to send its message.
+    fn note_attempt(&mut self, inv: Option<Pos>) {
+        let history = self.history;
+        let Some(op) = inv.map(|i| &history[i as usize]) else {
+            return;
+        };
+        if op.f != "send" {
+            return;
+        }
+        let Some((key, msg)) = send_parts(&op.value) else {
+            return;
+        };
+        let key = self.intern(&key);
+        self.msgs.entry((key, Msg::of(msg))).or_default().attempted = true;
     }
 
     fn note_cause(&mut self, op: &Op) {

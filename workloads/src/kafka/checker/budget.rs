@@ -17,6 +17,9 @@ pub(super) struct Budget {
     pub(super) cut: bool,
     /// Where the analysis stopped: (pass, ops done in it).
     pub(super) stopped_at: Option<(&'static str, usize)>,
+    /// For tests: the time is up at this op of whichever pass reaches it first.
+    #[cfg(test)]
+    out_at: Option<usize>,
 }
 
 impl Budget {
@@ -28,6 +31,17 @@ impl Budget {
             ticks: 0,
             cut: false,
             stopped_at: None,
+            #[cfg(test)]
+            out_at: None,
+        }
+    }
+
+    /// For tests: a clock that is up at op `done` of the first pass reaching it.
+    #[cfg(test)]
+    pub(super) fn up_at(done: usize) -> Budget {
+        Budget {
+            out_at: Some(done),
+            ..Budget::new(Duration::from_secs(3600))
         }
     }
 
@@ -39,6 +53,12 @@ impl Budget {
     /// True once the time is up (looked at every [`CLOCK_EVERY`] calls).
     pub(super) fn over(&mut self, pass: &'static str, done: usize) -> bool {
         if self.cut {
+            return true;
+        }
+        #[cfg(test)]
+        if self.out_at.is_some_and(|n| done >= n) {
+            self.cut = true;
+            self.stopped_at = Some((pass, done));
             return true;
         }
         if self.ticks == 0 && self.start.elapsed() >= self.limit {

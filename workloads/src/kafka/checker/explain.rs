@@ -72,8 +72,8 @@ impl<'a> Analysis<'a> {
         self.report_offsets(&mut found);
         if budget.collected_all() {
             self.report_lost(&mut found);
-            self.report_aborted_reads(&mut found);
         }
+        self.report_unwritten_reads(&mut found, budget.collected_all());
         self.report_order(&mut found);
 
         let error_types: Vec<&str> = found.keys().copied().collect();
@@ -96,10 +96,13 @@ impl<'a> Analysis<'a> {
                  the anomalies below are only those found so far{}",
                 budget.limit.as_secs_f64(),
                 self.history.len(),
-                if pass == COLLECTING {
-                    " and lost or unseen messages were not looked for"
-                } else {
-                    ""
+                match (pass == COLLECTING, found.contains_key("phantom")) {
+                    (true, false) => " and lost or unseen messages were not looked for",
+                    (true, true) => {
+                        " and lost or unseen messages were not looked for; phantoms are \
+                         judged only against the sends seen so far"
+                    }
+                    (false, _) => "",
                 }
             ));
         }

@@ -12,7 +12,11 @@
 //! * `lost-write`: an acknowledged message at or below the highest offset any ok poll
 //!   read for its key, which no ok poll returned;
 //! * `unseen`: acknowledged messages no ok poll ever returned;
-//! * `G1a`: an ok poll returned a message whose send failed.
+//! * `G1a`: an ok poll returned a message whose send failed;
+//! * `phantom`: an ok poll returned a message no client ever tried to send to its key
+//!   (no send of it was invoked; Elle's read of a value never written, Jepsen's
+//!   "unexpected" in its queue checkers). Sends that ended `info` or `fail` are
+//!   attempts, so their messages are never phantoms.
 //!
 //! Pass 2 walks each process's ops in order (per-process state: the dense index of
 //! the last message polled and the last offset sent per key; an ok assign keeps only
@@ -32,7 +36,8 @@
 //! the history invalid. Result fields: `bad-error-types`, `error-types`,
 //! `info-txn-causes`, `worst-realtime-lag` and one `{count, errs}` per error type
 //! (`unseen` in Maelstrom's shape plus `count`). Past the deadline the analysis stops
-//! and reports what it found so far with the verdict unknown.
+//! and reports what it found so far with the verdict unknown (phantoms found in a
+//! partial pass 1 are judged against the sends seen so far).
 //!
 //! One file per detector group: [`offsets`], [`lost`], [`g1a`], [`order`] (found by
 //! [`walk`], pass 2) and [`lag`]; the shared state and pass 1 in [`analysis`], the
@@ -74,7 +79,8 @@ pub const ALLOWED: &[&str] = &[
     "strong-PL-1-cycle-exists",
 ];
 
-/// Examples kept for `inconsistent-offsets`, `duplicate`, `lost-write` and `G1a`.
+/// Examples kept for `inconsistent-offsets`, `duplicate`, `lost-write`, `G1a` and
+/// `phantom`.
 const MAX_ERRS: usize = 32;
 /// Examples kept for the skip and non-monotonic types.
 const MAX_ORDER_ERRS: usize = 8;
@@ -86,10 +92,11 @@ const MAX_SENTENCES_PER_TYPE: usize = 3;
 const MAX_SKIPPED_LISTED: usize = 8;
 
 /// Every error type, most important first (the order of the findings).
-const TYPES: [&str; 10] = [
+const TYPES: [&str; 11] = [
     "lost-write",
     "unseen",
     "G1a",
+    "phantom",
     "inconsistent-offsets",
     "duplicate",
     "poll-skip",
@@ -107,7 +114,11 @@ pub fn check(history: &[Op]) -> CheckResult {
 /// Check a kafka history, giving up after `limit` with what was found so far (verdict
 /// unknown).
 pub fn check_with_deadline(history: &[Op], limit: Duration) -> CheckResult {
-    let mut budget = Budget::new(limit);
+    check_within(history, Budget::new(limit))
+}
+
+/// Check a kafka history against `budget`.
+fn check_within(history: &[Op], mut budget: Budget) -> CheckResult {
     let mut a = Analysis::new(history);
     a.collect(&mut budget);
     a.build_orders();
