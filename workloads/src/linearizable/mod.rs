@@ -21,7 +21,7 @@ pub mod search;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,10 @@ pub struct CheckOptions {
     pub memory_limit: usize,
     /// Threads to search keys on; 0 = one per core.
     pub threads: usize,
+    /// Stop every search as soon as one key is invalid (Porcupine's non-verbose
+    /// mode): the verdict is the same, keys cut short are unknown. Off by default,
+    /// so every failing key is explained.
+    pub stop_at_first_failure: bool,
 }
 
 impl Default for CheckOptions {
@@ -55,6 +59,7 @@ impl Default for CheckOptions {
             key_timeout: None,
             memory_limit: 1 << 30,
             threads: 0,
+            stop_at_first_failure: false,
         }
     }
 }
@@ -66,6 +71,7 @@ fn search_key<M: Model>(
     deadline: Option<Instant>,
     options: &CheckOptions,
     budget: &MemoryBudget,
+    cancel: &AtomicBool,
 ) -> KeyResult {
     let started = Instant::now();
     let key_deadline = options.key_timeout.map(|t| started + t);
@@ -73,7 +79,10 @@ fn search_key<M: Model>(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let found = search::search(model, &partition.ops, deadline, budget);
+    let found = search::search(model, &partition.ops, deadline, budget, cancel);
+    if found.linearizable == Some(false) && options.stop_at_first_failure {
+        cancel.store(true, Ordering::Relaxed);
+    }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     report::key_result(model, partition, found, clock, ms)
 }
@@ -88,6 +97,7 @@ pub fn check<M: Model>(
     let started = Instant::now();
     let deadline = options.timeout.map(|t| started + t);
     let budget = MemoryBudget::new(options.memory_limit);
+    let cancel = AtomicBool::new(false);
     let mut order: Vec<usize> = (0..partitions.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(partitions[i].ops.len()));
     let threads = match options.threads {
@@ -105,6 +115,7 @@ pub fn check<M: Model>(
                 deadline,
                 options,
                 &budget,
+                &cancel,
             ));
         }
     } else {
@@ -115,8 +126,15 @@ pub fn check<M: Model>(
                 scope.spawn(|| loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = order.get(k) else { break };
-                    let result =
-                        search_key(model, &partitions[i], clock, deadline, options, &budget);
+                    let result = search_key(
+                        model,
+                        &partitions[i],
+                        clock,
+                        deadline,
+                        options,
+                        &budget,
+                        &cancel,
+                    );
                     done.lock().unwrap()[i] = Some(result);
                 });
             }

@@ -252,6 +252,9 @@ pub(crate) fn key_result<M: Model>(
     });
     if valid == Validity::Unknown {
         let what = match found.stop {
+            Some(Stop::Cancelled) => {
+                "the search was stopped because another key was already invalid".to_string()
+            }
             Some(Stop::Memory) => format!(
                 "the search cache reached the memory cap ({} entries, about {} MB)",
                 found.cache_entries,

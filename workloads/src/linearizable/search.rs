@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::history::Operation;
@@ -71,6 +71,8 @@ pub enum Stop {
     Timeout,
     /// Its cache would have exceeded the memory cap.
     Memory,
+    /// It was told to stop (another key was already invalid).
+    Cancelled,
 }
 
 /// What the search of one partition found.
@@ -282,12 +284,14 @@ impl<S: Eq + Clone> Cache<S> {
 ///
 /// `deadline` stops the search (result undecided, `Stop::Timeout`); the cache reserves
 /// its memory from `budget` in 1 MiB chunks and stops (`Stop::Memory`) when the budget
-/// is spent. Operations with `ret: None` are pending until after every return.
+/// is spent; setting `cancel` stops it too (`Stop::Cancelled`). Operations with
+/// `ret: None` are pending until after every return.
 pub fn search<M: Model>(
     model: &M,
     ops: &[Operation<M::Input, M::Output>],
     deadline: Option<Instant>,
     budget: &MemoryBudget,
+    cancel: &AtomicBool,
 ) -> SearchResult<M::State> {
     let n = ops.len();
     // op ids in call order
@@ -340,6 +344,10 @@ pub fn search<M: Model>(
     while next[0] != NIL {
         steps += 1;
         if steps & 1023 == 0 {
+            if cancel.load(Ordering::Relaxed) {
+                stop = Some(Stop::Cancelled);
+                break;
+            }
             if let Some(deadline) = deadline {
                 if Instant::now() >= deadline {
                     stop = Some(Stop::Timeout);

@@ -406,3 +406,28 @@ fn parsers_read_each_format_and_name_the_bad_line() {
     assert_eq!(parts[0].ops[0].input, Write(2));
     assert_eq!((parts[0].ops[0].call, parts[0].ops[0].ret), (5, Some(9)));
 }
+
+#[test]
+fn stop_at_first_failure_cuts_other_keys_short() {
+    let mut partitions = hard_kv(22);
+    partitions.push(Partition {
+        key: "1".to_string(),
+        ops: vec![op(0, KvInput::Get, KvOutput(Some("x".into())), 0, Some(10))],
+    });
+    let options = CheckOptions {
+        threads: 2,
+        stop_at_first_failure: true,
+        ..CheckOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let report = check(&KvModel, &partitions, Clock::Events, &options);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(report.valid, Validity::Invalid);
+    assert_eq!(report.failures, vec!["1"]);
+    assert_eq!(report.unknown, vec!["0"]);
+    let reason = report.key("0").unwrap().reason.as_ref().unwrap();
+    assert!(
+        reason.contains("another key was already invalid"),
+        "{reason}"
+    );
+}
