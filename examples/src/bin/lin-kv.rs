@@ -151,6 +151,9 @@ struct Raft {
     /// Requests forwarded to the leader, by the forward's msg_id: the original request
     /// and when it was forwarded.
     forwarded: HashMap<u64, (Message, Duration)>,
+    /// Leader: forwarded requests already taken, by (follower, msg_id) and when, so a
+    /// duplicated forward is not appended twice.
+    forwards_seen: HashMap<(String, u64), Duration>,
 }
 
 /// The error for a read or cas of a missing key.
@@ -188,6 +191,7 @@ impl Raft {
             next_heartbeat: Duration::ZERO,
             pending: HashMap::new(),
             forwarded: HashMap::new(),
+            forwards_seen: HashMap::new(),
         }
     }
 
@@ -491,6 +495,12 @@ impl Raft {
         }
         let unavailable = |text: &str| Err(RpcError::new(ErrorCode::TemporarilyUnavailable, text));
         if self.role == Role::Leader {
+            if self.peers.contains(&msg.src) {
+                let seen = (msg.src.clone(), body.msg_id.unwrap_or(0));
+                if self.forwards_seen.insert(seen, ctx.now()).is_some() {
+                    return Ok(()); // a duplicate of a forward already in the log
+                }
+            }
             self.log.push(Entry {
                 term: self.term,
                 op,
@@ -565,6 +575,7 @@ impl Node for Raft {
     fn tick(&mut self, _token: TimerToken, ctx: &mut Context) {
         let now = ctx.now();
         self.forwarded.retain(|_, (_, at)| now < *at + FORWARD_TTL);
+        self.forwards_seen.retain(|_, at| now < *at + FORWARD_TTL);
         if self.role == Role::Leader {
             let heard = (self.last_ack.values())
                 .filter(|at| now <= **at + QUORUM_TIMEOUT)
@@ -584,4 +595,387 @@ impl Node for Raft {
 
 fn main() -> std::io::Result<()> {
     straum_node::run(Raft::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// Several nodes wired together in memory with zero latency. Time advances in 5 ms
+    /// steps; inter-node messages can be cut for some nodes (clients always get
+    /// through) or dropped at random. Raft's safety properties are checked after
+    /// every step.
+    struct Cluster {
+        ids: Vec<String>,
+        nodes: Vec<Raft>,
+        ctxs: Vec<Context>,
+        timers: Vec<Vec<(Duration, TimerToken)>>,
+        now: Duration,
+        net: VecDeque<Message>,
+        /// Nodes cut off from every other node.
+        cut: HashSet<String>,
+        /// Drop each inter-node message with this probability (in percent).
+        loss_percent: u64,
+        rng: Rng,
+        /// Messages sent to clients.
+        replies: Vec<Message>,
+        next_msg_id: u64,
+        /// The leader seen for each term.
+        leaders: HashMap<u64, String>,
+    }
+
+    impl Cluster {
+        fn new(n: usize) -> Cluster {
+            let ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+            let mut c = Cluster {
+                ids: ids.clone(),
+                nodes: Vec::new(),
+                ctxs: Vec::new(),
+                timers: vec![Vec::new(); n],
+                now: Duration::ZERO,
+                net: VecDeque::new(),
+                cut: HashSet::new(),
+                loss_percent: 0,
+                rng: Rng::seeded("network"),
+                replies: Vec::new(),
+                next_msg_id: 0,
+                leaders: HashMap::new(),
+            };
+            for id in &ids {
+                let init = Init {
+                    node_id: id.clone(),
+                    node_ids: ids.clone(),
+                };
+                c.nodes.push(Raft::new(&init));
+                c.ctxs.push(Context::new(init));
+            }
+            for i in 0..n {
+                c.nodes[i].start(&mut c.ctxs[i]);
+                c.collect(i);
+            }
+            c
+        }
+
+        fn index(&self, id: &str) -> Option<usize> {
+            self.ids.iter().position(|n| n == id)
+        }
+
+        /// Move node `i`'s outgoing messages and timers into the world.
+        fn collect(&mut self, i: usize) {
+            self.timers[i].extend(self.ctxs[i].take_timers());
+            for msg in self.ctxs[i].take_outbox() {
+                match self.index(&msg.dest) {
+                    Some(_) => self.net.push_back(msg),
+                    None => self.replies.push(msg),
+                }
+            }
+        }
+
+        /// Deliver queued messages until the network is quiet.
+        fn pump(&mut self) {
+            while let Some(msg) = self.net.pop_front() {
+                let i = self.index(&msg.dest).expect("to a node");
+                if self.index(&msg.src).is_some() {
+                    let cut = self.cut.contains(&msg.src) || self.cut.contains(&msg.dest);
+                    if cut || self.rng.between(1, 100) <= self.loss_percent {
+                        continue;
+                    }
+                }
+                // As the stdio runtime does: an error becomes an error reply.
+                let request = msg.body.msg_id.is_some().then(|| msg.clone());
+                if let Err(e) = self.nodes[i].handle(msg, &mut self.ctxs[i]) {
+                    self.ctxs[i].reply(&request.expect("a request"), e.to_body());
+                }
+                self.collect(i);
+            }
+        }
+
+        /// Advance time by one step, firing due timers, and check the invariants.
+        fn step(&mut self) {
+            self.now += Duration::from_millis(5);
+            for i in 0..self.nodes.len() {
+                self.ctxs[i].set_now(self.now);
+                let now = self.now;
+                let mut due: Vec<_> = self.timers[i]
+                    .iter()
+                    .filter(|t| t.0 <= now)
+                    .copied()
+                    .collect();
+                self.timers[i].retain(|t| t.0 > now);
+                due.sort();
+                for (_, token) in due {
+                    self.nodes[i].tick(token, &mut self.ctxs[i]);
+                }
+                self.collect(i);
+            }
+            self.pump();
+            self.check_invariants();
+        }
+
+        fn run_for(&mut self, d: Duration) {
+            let end = self.now + d;
+            while self.now < end {
+                self.step();
+            }
+        }
+
+        /// At most one leader per term; committed prefixes agree; applied ≤ committed.
+        fn check_invariants(&mut self) {
+            for node in &self.nodes {
+                if node.role == Role::Leader {
+                    let seen = self.leaders.entry(node.term).or_insert(node.id.clone());
+                    assert_eq!(*seen, node.id, "two leaders in term {}", node.term);
+                }
+                assert!(node.last_applied <= node.commit_index);
+                assert!(node.commit_index <= node.last_index());
+            }
+            for a in &self.nodes {
+                for b in &self.nodes {
+                    let n = a.commit_index.min(b.commit_index) as usize;
+                    assert_eq!(a.log[..n], b.log[..n], "{} and {} disagree", a.id, b.id);
+                }
+            }
+        }
+
+        /// Send a client request to node `node`; returns its msg_id.
+        fn send(&mut self, node: usize, body: Body) -> u64 {
+            self.next_msg_id += 1;
+            let body = Body {
+                msg_id: Some(self.next_msg_id),
+                ..body
+            };
+            self.net.push_back(Message {
+                id: None,
+                src: "c1".into(),
+                dest: self.ids[node].clone(),
+                body,
+            });
+            self.pump();
+            self.next_msg_id
+        }
+
+        /// The reply to client request `msg_id`, checked to come from the node asked.
+        fn reply(&self, node: usize, msg_id: u64) -> Option<Body> {
+            let replies: Vec<&Message> = (self.replies.iter())
+                .filter(|m| m.body.in_reply_to == Some(msg_id))
+                .collect();
+            assert!(replies.len() <= 1, "several replies to {msg_id}");
+            let reply = replies.first()?;
+            assert_eq!(reply.src, self.ids[node], "reply from the wrong node");
+            assert_eq!(reply.dest, "c1");
+            Some(reply.body.clone())
+        }
+
+        /// Send a request and run until it is answered (at most two seconds).
+        fn call(&mut self, node: usize, body: Body) -> Body {
+            let id = self.send(node, body);
+            for _ in 0..400 {
+                if let Some(reply) = self.reply(node, id) {
+                    return reply;
+                }
+                self.step();
+            }
+            panic!("no reply from n{node} to request {id}");
+        }
+
+        fn leader_indices(&self) -> Vec<usize> {
+            (0..self.nodes.len())
+                .filter(|i| self.nodes[*i].role == Role::Leader)
+                .collect()
+        }
+
+        /// The single leader (panics unless there is exactly one).
+        fn leader(&self) -> usize {
+            let leaders = self.leader_indices();
+            assert_eq!(leaders.len(), 1, "leaders: {leaders:?}");
+            leaders[0]
+        }
+    }
+
+    fn read(key: i64) -> Body {
+        Body::new("read").with("key", key)
+    }
+
+    fn write(key: i64, value: i64) -> Body {
+        Body::new("write").with("key", key).with("value", value)
+    }
+
+    fn cas(key: i64, from: i64, to: i64) -> Body {
+        Body::new("cas")
+            .with("key", key)
+            .with("from", from)
+            .with("to", to)
+    }
+
+    fn code(body: &Body) -> Option<i64> {
+        (body.kind == "error")
+            .then(|| body.get_i64("code"))
+            .flatten()
+    }
+
+    #[test]
+    fn elects_one_leader_that_stays() {
+        let mut c = Cluster::new(3);
+        // Before any election nobody knows a leader.
+        let r = c.call(0, read(1));
+        assert_eq!(code(&r), Some(11));
+        c.run_for(Duration::from_secs(1));
+        let leader = c.leader();
+        let term = c.nodes[leader].term;
+        for node in &c.nodes {
+            assert_eq!(node.term, term);
+            assert_eq!(node.leader.as_deref(), Some(c.ids[leader].as_str()));
+        }
+        c.run_for(Duration::from_secs(3));
+        assert_eq!(c.leader(), leader);
+        assert_eq!(c.nodes[leader].term, term, "heartbeats keep the leader");
+    }
+
+    #[test]
+    fn reads_writes_and_cas_through_the_leader_and_followers() {
+        let mut c = Cluster::new(3);
+        c.run_for(Duration::from_secs(1));
+        let l = c.leader();
+        let f = (l + 1) % 3;
+        assert_eq!(code(&c.call(l, read(4))), Some(20));
+        assert_eq!(code(&c.call(f, cas(4, 1, 2))), Some(20));
+        assert_eq!(c.call(l, write(4, 1)).kind, "write_ok");
+        let r = c.call(l, read(4));
+        assert_eq!((r.kind.as_str(), r.get_i64("value")), ("read_ok", Some(1)));
+        assert_eq!(c.call(l, cas(4, 1, 2)).kind, "cas_ok");
+        let r = c.call(f, cas(4, 1, 3));
+        assert_eq!(code(&r), Some(22));
+        assert_eq!(r.get_str("text"), Some("current value 2 is not 1"));
+        // Through a follower: forwarded, and answered by the follower itself.
+        assert_eq!(c.call(f, write(5, 3)).kind, "write_ok");
+        assert_eq!(c.call(f, read(5)).get_i64("value"), Some(3));
+        assert_eq!(c.call(l, read(4)).get_i64("value"), Some(2));
+        let r = c.call(f, Body::new("write").with("key", 1));
+        assert_eq!(code(&r), Some(12));
+        // Every node applied the same state.
+        c.run_for(Duration::from_millis(200));
+        for node in &c.nodes {
+            assert_eq!(node.kv, c.nodes[l].kv);
+            assert_eq!(node.last_applied, c.nodes[l].last_index());
+        }
+    }
+
+    #[test]
+    fn an_isolated_leader_is_replaced_and_its_uncommitted_entry_discarded() {
+        let mut c = Cluster::new(3);
+        c.run_for(Duration::from_secs(1));
+        let old = c.leader();
+        let old_term = c.nodes[old].term;
+        assert_eq!(c.call(old, write(1, 1)).kind, "write_ok");
+
+        // Cut the leader off from its peers; a client still reaches it.
+        c.cut.insert(c.ids[old].clone());
+        let lost = c.send(old, write(99, 7));
+        assert_eq!(c.nodes[old].log.last().unwrap().op["key"], json!(99));
+        c.run_for(Duration::from_secs(1));
+        let leaders = c.leader_indices();
+        assert_eq!(leaders.len(), 1, "one leader among the majority");
+        let new = leaders[0];
+        assert_ne!(new, old);
+        assert!(c.nodes[new].term > old_term);
+        // The old leader gave up (check-quorum) without claiming success.
+        let r = c.reply(old, lost).expect("abandoned request answered");
+        assert_eq!(code(&r), Some(13), "indefinite: {r:?}");
+        assert_eq!(code(&c.call(old, read(1))), Some(11));
+
+        // The majority keeps serving.
+        assert_eq!(c.call(new, write(1, 2)).kind, "write_ok");
+        assert_eq!(c.call(new, read(1)).get_i64("value"), Some(2));
+
+        // Heal: logs converge and the lost write is nowhere.
+        c.cut.clear();
+        c.run_for(Duration::from_secs(2));
+        let l = c.leader();
+        let r = c.call(old, read(99));
+        assert_eq!(code(&r), Some(20));
+        assert_eq!(c.call(old, read(1)).get_i64("value"), Some(2));
+        c.run_for(Duration::from_millis(200));
+        for node in &c.nodes {
+            assert_eq!(node.log, c.nodes[l].log, "{} converged", node.id);
+            assert_eq!(node.commit_index, c.nodes[l].last_index());
+            assert_eq!(node.kv, c.nodes[l].kv);
+            assert!(!node.kv.contains_key("99"));
+            let lost_write = json!({"type": "write", "key": 99, "value": 7});
+            assert!(node.log.iter().all(|e| e.op != lost_write));
+        }
+    }
+
+    #[test]
+    fn lossy_network_keeps_logs_consistent_and_converges() {
+        let mut c = Cluster::new(5);
+        c.loss_percent = 30;
+        let mut acked = Vec::new();
+        for i in 0..200 {
+            let node = (i * 7 % 5) as usize;
+            let id = c.send(node, write(i % 3, i));
+            acked.push((node, id, i));
+            if i % 20 == 0 {
+                // Shuffle partitions around as well.
+                c.cut = HashSet::from([c.ids[i as usize % 5].clone()]);
+            }
+            c.run_for(Duration::from_millis(25));
+        }
+        c.loss_percent = 0;
+        c.cut.clear();
+        c.run_for(Duration::from_secs(2));
+        let l = c.leader();
+        // Every write acknowledged ok is in the final log.
+        let ok: Vec<i64> = (acked.iter())
+            .filter(|(node, id, _)| c.reply(*node, *id).is_some_and(|r| r.kind == "write_ok"))
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert!(ok.len() > 20, "only {} writes succeeded", ok.len());
+        for v in ok {
+            assert!(c.nodes[l]
+                .log
+                .iter()
+                .any(|e| e.op.get("value") == Some(&json!(v))));
+        }
+        for node in &c.nodes {
+            assert_eq!(node.log, c.nodes[l].log);
+            assert_eq!(node.kv, c.nodes[l].kv);
+        }
+    }
+
+    #[test]
+    fn a_duplicated_forward_is_appended_once() {
+        let mut c = Cluster::new(3);
+        c.run_for(Duration::from_secs(1));
+        let l = c.leader();
+        let f = (l + 1) % 3;
+        let id = c.send(f, write(2, 3));
+        // Replay the forward the follower sent (msg_id 1 is its first RPC).
+        let forward = Body {
+            msg_id: Some(1),
+            ..write(2, 3)
+        };
+        let (from, to) = (c.ids[f].clone(), c.ids[l].clone());
+        c.net.push_back(Message {
+            id: None,
+            src: from,
+            dest: to,
+            body: forward,
+        });
+        c.run_for(Duration::from_millis(200));
+        assert_eq!(c.reply(f, id).unwrap().kind, "write_ok");
+        let writes = (c.nodes[l].log.iter())
+            .filter(|e| e.op.get("type") == Some(&json!("write")))
+            .count();
+        assert_eq!(writes, 1);
+    }
+
+    #[test]
+    fn a_single_node_commits_alone() {
+        let mut c = Cluster::new(1);
+        c.run_for(Duration::from_millis(400));
+        assert_eq!(c.leader(), 0);
+        assert_eq!(c.call(0, write(1, 4)).kind, "write_ok");
+        assert_eq!(c.call(0, read(1)).get_i64("value"), Some(4));
+    }
 }
