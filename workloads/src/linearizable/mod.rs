@@ -43,7 +43,7 @@ pub struct CheckOptions {
     pub key_timeout: Option<Duration>,
     /// Cap on the bytes all search caches may hold at once.
     pub memory_limit: usize,
-    /// Threads to search keys on; 0 = one per core.
+    /// Threads to search keys on; 0 = one per core (one for histories under 1000 ops).
     pub threads: usize,
     /// Stop every search as soon as one key is invalid (Porcupine's non-verbose
     /// mode): the verdict is the same, keys cut short are unknown. Off by default,
@@ -105,6 +105,10 @@ pub fn check<M: Model>(
         n => n,
     }
     .min(partitions.len().max(1));
+    // below this, starting threads costs more than it saves
+    let small =
+        options.threads == 0 && partitions.iter().map(|p| p.ops.len()).sum::<usize>() < 1000;
+    let threads = if small { 1 } else { threads };
     let mut results: Vec<Option<KeyResult>> = vec![None; partitions.len()];
     if threads <= 1 {
         for &i in &order {

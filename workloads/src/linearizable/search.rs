@@ -14,8 +14,7 @@
 //! before returns at equal times, so an op returning at t and one called at t are
 //! concurrent.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -140,22 +139,6 @@ impl Hasher for FxHasher {
     }
 }
 
-/// Identity hasher for keys that already are good hashes.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("IdHasher only hashes u64")
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -216,66 +199,107 @@ impl Bits {
     }
 }
 
-struct CacheEntry {
+/// Windows of up to this many words are stored inside the cache entry.
+const INLINE: usize = 2;
+
+struct CacheEntry<S> {
     hash: u64,
     low: u32,
     len: u32,
-    offset: usize,
-    next: u32,
+    /// The window itself when `len <= INLINE`, else `[offset into arena, 0]`.
+    words: [u64; INLINE],
+    state: S,
 }
 
+/// The cache of explored (linearized set, state) pairs: an open-addressing table of
+/// `tag | entry index` words (tag = the hash's high 32 bits), so a miss costs one
+/// memory access and a hit two; the entries hold the window and state inline.
 struct Cache<S> {
-    map: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
-    entries: Vec<CacheEntry>,
-    states: Vec<S>,
+    slots: Vec<u64>,
+    entries: Vec<CacheEntry<S>>,
     arena: Vec<u64>,
     bytes: usize,
 }
 
+const TAG: u64 = 0xffff_ffff_0000_0000;
+
 impl<S: Eq + Clone> Cache<S> {
     fn new() -> Cache<S> {
         Cache {
-            map: HashMap::default(),
+            slots: vec![0; 1024],
             entries: Vec::new(),
-            states: Vec::new(),
             arena: Vec::new(),
-            bytes: 0,
+            bytes: 1024 * 8,
         }
+    }
+
+    fn same(&self, e: &CacheEntry<S>, low: usize, window: &[u64], state: &S) -> bool {
+        if e.low as usize != low || e.len as usize != window.len() {
+            return false;
+        }
+        let stored = if window.len() <= INLINE {
+            &e.words[..window.len()]
+        } else {
+            let at = e.words[0] as usize;
+            &self.arena[at..at + window.len()]
+        };
+        stored == window && e.state == *state
+    }
+
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        let mask = size - 1;
+        let mut slots = vec![0u64; size];
+        for (index, e) in self.entries.iter().enumerate() {
+            let mut at = e.hash as usize & mask;
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = (e.hash & TAG) | (index as u64 + 1);
+        }
+        self.bytes += (size - self.slots.len()) * 8;
+        self.slots = slots;
     }
 
     /// Insert (bits, state) unless present; true if inserted.
     fn insert(&mut self, hash: u64, bits: &Bits, state: &S, heap: usize) -> bool {
         let window = bits.window();
-        let head = self.map.get(&hash).copied().unwrap_or(NIL);
-        let mut at = head;
-        while at != NIL {
-            let e = &self.entries[at as usize];
-            if e.hash == hash
-                && e.low as usize == bits.low
-                && e.len as usize == window.len()
-                && &self.arena[e.offset..e.offset + window.len()] == window
-                && self.states[at as usize] == *state
-            {
-                return false;
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                break;
             }
-            at = e.next;
+            if slot & TAG == hash & TAG {
+                let e = &self.entries[(slot & !TAG) as usize - 1];
+                if e.hash == hash && self.same(e, bits.low, window, state) {
+                    return false;
+                }
+            }
+            at = (at + 1) & mask;
         }
-        let index = self.entries.len() as u32;
+        let index = self.entries.len();
+        let mut words = [0u64; INLINE];
+        if window.len() <= INLINE {
+            words[..window.len()].copy_from_slice(window);
+        } else {
+            words[0] = self.arena.len() as u64;
+            self.arena.extend_from_slice(window);
+            self.bytes += window.len() * 8;
+        }
         self.entries.push(CacheEntry {
             hash,
             low: bits.low as u32,
             len: window.len() as u32,
-            offset: self.arena.len(),
-            next: head,
+            words,
+            state: state.clone(),
         });
-        self.arena.extend_from_slice(window);
-        self.states.push(state.clone());
-        self.map.insert(hash, index);
-        self.bytes += std::mem::size_of::<CacheEntry>()
-            + 16
-            + window.len() * 8
-            + std::mem::size_of::<S>()
-            + heap;
+        self.slots[at] = (hash & TAG) | (index as u64 + 1);
+        self.bytes += std::mem::size_of::<CacheEntry<S>>() + heap;
+        if self.entries.len() * 10 > self.slots.len() * 7 {
+            self.grow();
+        }
         true
     }
 }
