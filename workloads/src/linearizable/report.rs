@@ -291,17 +291,16 @@ pub(crate) fn key_result<M: Model>(
                 .max_by_key(|(_, o)| o.ret)
         })
         .map(|(id, _)| OpView::new(model, partition, id));
-    let described: Vec<String> = found
-        .barrier_states
-        .iter()
-        .map(|s| model.describe_state(s))
-        .collect();
+    // the final state of the longest prefix first, then the others seen at `op`
+    let last = states.last().cloned().unwrap_or_else(|| model.init());
+    let mut seen = vec![last.clone()];
+    seen.extend(found.barrier_states.iter().filter(|s| **s != last).cloned());
+    let described: Vec<String> = seen.iter().map(|s| model.describe_state(s)).collect();
     let mut shown = join_or(&described);
     if found.barrier_states_truncated {
         shown.push_str(" (among others)");
     }
-    // who left the final state of the longest prefix
-    let last = states.last().cloned().unwrap_or_else(|| model.init());
+    // who left that state
     let mut writer = None;
     let mut before = model.init();
     for (k, &id) in found.linearization.iter().enumerate() {
@@ -310,15 +309,24 @@ pub(crate) fn key_result<M: Model>(
         }
         before = states[k].clone();
     }
+    let x_end = x.ret.unwrap_or(u64::MAX);
     let origin = match writer {
         Some(id) => {
-            let w = OpView::new(model, partition, id);
             let o = &ops[id];
+            let timing = if o.ret.is_none_or(|r| r > x_end) && o.outcome != Outcome::Info {
+                // it overlapped `op`
+                format!(
+                    "running from {} to {}",
+                    clock.show(o.call),
+                    o.ret.map_or("the end".to_string(), |r| clock.show(r))
+                )
+            } else {
+                when(clock, &OpView::new(model, partition, id))
+            };
             format!(
-                "process {} {}, {}",
+                "process {} {}, {timing}",
                 o.process,
                 model.narrate_operation(&o.input, &o.output),
-                when(clock, &w)
             )
         }
         None => "its initial value".to_string(),
@@ -327,12 +335,15 @@ pub(crate) fn key_result<M: Model>(
         Some(t) => clock.show(t),
         None => format!("{} (never acknowledged)", clock.show(x.call)),
     };
+    let before_it = ops
+        .iter()
+        .filter(|o| o.ret.is_some_and(|r| r < x_end))
+        .count();
     let explanation = format!(
-        "key {}: process {} {} at {at}, but every order of the {} operations before it that respects real time leaves {shown} in {} ({origin})",
+        "key {}: process {} {} at {at}, but every order of the {before_it} operations before it that respects real time leaves {shown} in {} ({origin})",
         partition.key,
         x.process,
         model.narrate_operation(&x.input, &x.output),
-        found.linearization.len(),
         model.state_noun(),
     );
     result.failure = Some(Failure {
