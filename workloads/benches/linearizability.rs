@@ -273,13 +273,15 @@ fn porcupine_section(dir: &Path, bin: Option<PathBuf>, runs: usize) {
 
 /// A generated lin-kv history: groups of `clients` processes, each group on one key
 /// at a time (half read, half write 1/3 / cas 2/3, values 0–4), an atomic register
-/// per key taking effect at a random instant inside each op's interval; 2% of ops
-/// time out (`info`, taking effect half the time) and their process is replaced; a
-/// key is retired after 20 distinct processes, like Maelstrom's generator.
+/// per key taking effect at a random instant inside each op's interval; a fraction
+/// `info_rate` of ops time out (`info`, taking effect half the time) and their process
+/// is replaced; a key is retired after 20 distinct processes, like Maelstrom's
+/// generator. Failed cas ops are left out, as straum's checker drops them.
 fn generate(
     ops: usize,
     groups: usize,
     clients: u64,
+    info_rate: f64,
     seed: u64,
 ) -> Vec<Partition<CasInput, CasOutput>> {
     #[derive(Clone, Copy)]
@@ -343,7 +345,7 @@ fn generate(
                 } else {
                     CasInput::Cas(v, rng.gen_range(0..5))
                 };
-                let timeout = rng.gen_bool(0.02);
+                let timeout = rng.gen_bool(info_rate);
                 let applies = !timeout || rng.gen_bool(0.5);
                 clients_of[g][c].pending = Some((key, input, t, CasOutput::Unknown, timeout));
                 let latency = rng.gen_range(1_000_000..20_000_000u64);
@@ -482,7 +484,7 @@ fn generated_section(runs: usize) {
     let options = CheckOptions::default();
     println!("\ngenerated lin-kv histories (2 groups of 10 clients, values 0-4, 2% info)");
     for size in [10_000usize, 100_000] {
-        let partitions = generate(size, 2, 10, 42);
+        let partitions = generate(size, 2, 10, 0.02, 42);
         let history = as_straum_history(&partitions);
         let mut report = None;
         let t = timed(runs.min(5), || {
@@ -498,11 +500,17 @@ fn generated_section(runs: usize) {
         );
     }
     println!(
-        "\n{:>9} {:>7} {:>12} {:>14} {:>12} {:>10}",
+        "\nscaling (last row: 1 group, no info ops, so one key takes every op)\n{:>9} {:>7} {:>12} {:>14} {:>12} {:>10}",
         "ops", "keys", "check", "largest key", "cache max", "peak RSS"
     );
-    for size in [10_000usize, 100_000, 1_000_000] {
-        let partitions = generate(size, 2, 10, 7);
+    // the last row: one group and no timeouts, so its key is never retired
+    for (size, groups, info) in [
+        (10_000usize, 2, 0.02),
+        (100_000, 2, 0.02),
+        (1_000_000, 2, 0.02),
+        (100_000, 1, 0.0),
+    ] {
+        let partitions = generate(size, groups, 10, info, 7);
         let started = Instant::now();
         let report = check(&CasRegister::knossos(), &partitions, Clock::Nanos, &options);
         let t = started.elapsed();
