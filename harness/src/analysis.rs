@@ -59,6 +59,7 @@ pub fn analyze(
             .unwrap_or_default(),
         findings: Vec::new(),
         headline: Vec::new(),
+        pages: Vec::new(),
     };
     let checkers = vec![
         ("workload", workload.check(history)),

@@ -255,6 +255,13 @@ fn write_views(
         seed: record.seed,
         reproduce: &record.reproduce,
         files,
+        pages: analysis.map_or_else(Vec::new, |analysis| {
+            analysis
+                .checkers
+                .iter()
+                .flat_map(|(_, result)| &result.pages)
+                .collect()
+        }),
     };
     if let Err(e) = render::write_all(&run_dir.path(), &view) {
         eprintln!("straum: could not write the report files: {e}");

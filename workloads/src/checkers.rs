@@ -74,6 +74,7 @@ pub fn stats(history: &[Op]) -> CheckResult {
         fields,
         findings,
         headline: Vec::new(),
+        pages: Vec::new(),
     }
 }
 

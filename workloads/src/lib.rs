@@ -25,8 +25,8 @@ mod workload;
 pub use history::{Op, OpType, Process};
 pub use verdict::Validity;
 pub use workload::{
-    CheckResult, ClientId, Completion, Invocation, NetEvent, NetEventKind, Step, Workload,
-    WorkloadOptions,
+    CheckResult, ClientId, Completion, Invocation, NetEvent, NetEventKind, ReportPage, Step,
+    Workload, WorkloadOptions,
 };
 
 /// A workload's name and constructor.

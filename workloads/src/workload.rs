@@ -149,6 +149,21 @@ pub struct CheckResult {
     pub findings: Vec<String>,
     /// The checker's key figures as short lines for the run summary.
     pub headline: Vec<String>,
+    /// Pages that picture what the checker found (e.g. a failing key's operations),
+    /// written into the run directory and linked from its index.
+    pub pages: Vec<ReportPage>,
+}
+
+/// A self-contained HTML or SVG page a checker draws for people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportPage {
+    /// File name inside the run directory, e.g. `lin-key-3.html`; made of
+    /// `[A-Za-z0-9._-]` only.
+    pub name: String,
+    /// What the index's link says, e.g. `key 3: the linearization breaks`.
+    pub title: String,
+    /// The whole file.
+    pub text: String,
 }
 
 impl CheckResult {
@@ -159,6 +174,7 @@ impl CheckResult {
             fields: Map::new(),
             findings: Vec::new(),
             headline: Vec::new(),
+            pages: Vec::new(),
         }
     }
 

@@ -17,6 +17,8 @@ pub struct IndexView<'a> {
     pub reproduce: &'a str,
     /// File names (relative to the run directory) to link to, in order.
     pub files: &'a [String],
+    /// (file name, title) of the checkers' pages, linked under the verdicts.
+    pub pages: &'a [(String, String)],
 }
 
 /// Plots embedded as images when present among the files, with their captions.
@@ -79,6 +81,18 @@ pub fn index_html(view: &IndexView) -> String {
         );
     }
     out.push_str("</tbody></table>\n");
+    if !view.pages.is_empty() {
+        out.push_str("<h2>What the checkers found</h2>\n<ul>\n");
+        for (name, title) in view.pages {
+            let _ = writeln!(
+                out,
+                "<li><a href=\"{}\">{}</a></li>",
+                escape(&href(name)),
+                escape(title)
+            );
+        }
+        out.push_str("</ul>\n");
+    }
     let _ = write!(
         out,
         "<h2>Reproduce</h2>\n<p>Seed <code>{}</code></p>\n<pre>{}</pre>\n",
@@ -146,8 +160,10 @@ mod tests {
             seed: 42,
             reproduce: "straum test -w echo --seed 42 --bin './a b' && echo \"ok\"",
             files: &files,
+            pages: &[("lin-key-0.html".into(), "key 0 & more".into())],
         });
         assert_well_formed(&html);
+        assert!(html.contains("<a href=\"lin-key-0.html\">key 0 &amp; more</a>"));
         assert!(!html.contains("<script"));
         assert!(html.contains("<img src=\"latency-raw.svg\""));
         assert!(html.contains("<img src=\"rate.svg\""));

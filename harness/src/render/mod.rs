@@ -19,7 +19,7 @@ pub mod timeline;
 
 use std::path::Path;
 
-use straum_workloads::Op;
+use straum_workloads::{Op, ReportPage};
 
 pub use faults::{fault_periods, FaultPeriod};
 
@@ -51,15 +51,47 @@ pub struct RunView<'a> {
     pub reproduce: &'a str,
     /// Other files of the run directory (relative names) for the index to link to.
     pub files: Vec<String>,
+    /// Pages the checkers drew (a failing key's operations, an anomaly's cycle), written
+    /// as they are and listed first on the index.
+    pub pages: Vec<&'a ReportPage>,
+}
+
+/// Whether a checker's page name is a plain file name: `[A-Za-z0-9._-]`, not hidden,
+/// not one of the views' own names.
+fn is_page_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && ![
+            INDEX,
+            LATENCY_RAW,
+            LATENCY_QUANTILES,
+            RATE,
+            "timeline.html",
+            "messages.svg",
+        ]
+        .contains(&name)
 }
 
 /// Write every view into `dir`: `latency-raw.svg`, `latency-quantiles.svg`,
 /// `rate.svg`, `timeline.html` (+ pages), `messages.svg` (+ pages, when the journal
-/// exists) and last `index.html`, which links to these and to `view.files`. Returns
-/// the names written, in that order.
+/// exists), the checkers' pages, and last `index.html`, which links to these and to
+/// `view.files`. Returns the names written, in that order.
 pub fn write_all(dir: &Path, view: &RunView) -> std::io::Result<Vec<String>> {
     let periods = fault_periods(view.history);
     let mut written = Vec::new();
+    let mut pages = Vec::new();
+    for page in &view.pages {
+        if !is_page_name(&page.name) || pages.iter().any(|(n, _)| *n == page.name) {
+            eprintln!("straum: skipping a checker page with an unusable name");
+            continue;
+        }
+        std::fs::write(dir.join(&page.name), &page.text)?;
+        pages.push((page.name.clone(), page.title.clone()));
+    }
     for (name, text) in [
         (LATENCY_RAW, plots::latency_raw(view.history, &periods)),
         (
@@ -77,6 +109,7 @@ pub fn write_all(dir: &Path, view: &RunView) -> std::io::Result<Vec<String>> {
     }
     let mut files: Vec<String> = view.files.clone();
     files.extend(written.iter().cloned());
+    files.extend(pages.iter().map(|(name, _)| name.clone()));
     files.retain(|f| f != INDEX);
     files.sort();
     files.dedup();
@@ -86,7 +119,9 @@ pub fn write_all(dir: &Path, view: &RunView) -> std::io::Result<Vec<String>> {
         seed: view.seed,
         reproduce: view.reproduce,
         files: &files,
+        pages: &pages,
     });
+    written.extend(pages.into_iter().map(|(name, _)| name));
     std::fs::write(dir.join(INDEX), html)?;
     written.push(INDEX.to_string());
     Ok(written)
@@ -108,6 +143,19 @@ mod tests {
         )
         .unwrap();
         let history = sample_history(300, 5);
+        let page = ReportPage {
+            name: "lin-key-3.html".into(),
+            title: "key 3 <breaks>".into(),
+            text: "<!DOCTYPE html><html><body>key 3</body></html>".into(),
+        };
+        let hidden = ReportPage {
+            name: "../escape.html".into(),
+            ..page.clone()
+        };
+        let clash = ReportPage {
+            name: "index.html".into(),
+            ..page.clone()
+        };
         let view = RunView {
             history: &history,
             journal: Some(&journal),
@@ -117,6 +165,7 @@ mod tests {
             seed: 7,
             reproduce: "straum test -w echo --seed 7",
             files: vec!["net-journal.jsonl".into(), "history.txt".into()],
+            pages: vec![&page, &hidden, &clash],
         };
         let written = write_all(dir.path(), &view).unwrap();
         assert_eq!(
@@ -127,9 +176,12 @@ mod tests {
                 "rate.svg",
                 "timeline.html",
                 "messages.svg",
+                "lin-key-3.html",
                 "index.html"
             ]
         );
+        assert!(!dir.path().join("../escape.html").exists());
+        assert!(!dir.path().parent().unwrap().join("escape.html").exists());
         for name in &written {
             let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
             assert_well_formed(&text);
@@ -146,9 +198,14 @@ mod tests {
                 "{name}"
             );
         }
+        assert!(
+            index.contains("<a href=\"lin-key-3.html\">key 3 &lt;breaks&gt;</a>"),
+            "the checker's page is linked by its title"
+        );
         let view = RunView {
             journal: None,
             history: &[],
+            pages: Vec::new(),
             ..view
         };
         let empty = tempfile::tempdir().unwrap();
