@@ -1,5 +1,6 @@
 //! A real browser opens a run's report: headless Chromium screenshots `index.html` and
-//! `messages.svg` of a broadcast run with partitions, and dumps their DOM.
+//! `messages.svg` of a broadcast run with partitions, and the page of a failing lin-kv
+//! key, and dumps their DOM.
 //!
 //! Without Chromium the test is skipped with a note, except under CI (`CI` set), which
 //! installs it and where its absence is a failure.
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{example, s, straum_cmd};
+use support::{example, fixture, s, straum_cmd};
 
 /// How long one Chromium invocation may take.
 const CHROMIUM_DEADLINE: Duration = Duration::from_secs(90);
@@ -114,14 +115,53 @@ fn assert_screenshot(browser: &Path, file: &Path) {
     assert_eq!(width, 1280, "screenshot width of {}", file.display());
 }
 
-#[test]
-fn run_report_renders_in_chromium() {
-    let Some(browser) = find_chromium() else {
+/// Chromium, or `None` (with a note) where it may be missing: everywhere but CI.
+fn chromium_or_skip() -> Option<PathBuf> {
+    let found = find_chromium();
+    if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "chromium is not installed; CI must install it (apt-get install chromium)"
         );
         eprintln!("note: chromium not found on PATH; skipping the browser check");
+    }
+    found
+}
+
+#[test]
+fn a_failing_lin_kv_key_is_drawn_in_chromium() {
+    let Some(browser) = chromium_or_skip() else {
+        return;
+    };
+    let run = straum_cmd(&format!(
+        "test -w lin-kv --bin {} --node-count 3 --concurrency 6 --time-limit 5 --rate 100 --seed 12 -- lww-kv",
+        s(&fixture("kv_proxy.py"))
+    ));
+    assert_eq!(run.code, Some(1), "{}", run.output());
+    let key = run.results()["workload"]["failures"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no failing key\n{}", run.output()))
+        .to_string();
+    let page = run.latest(&format!("lin-kv-key-{key}.html"));
+    assert_screenshot(&browser, &page);
+    let dom = chromium(&browser, &page, &["--dump-dom"]);
+    assert!(
+        dom.contains(&format!("key {key}: not linearizable")),
+        "{dom:.2000}"
+    );
+    assert!(dom.contains("breaks here"), "no break marked");
+    assert!(dom.contains("<polyline"), "no linearization drawn");
+    assert!(
+        dom.matches("<g class=\"op ").count() >= 2,
+        "no operations drawn"
+    );
+    let index = chromium(&browser, &run.latest("index.html"), &["--dump-dom"]);
+    assert!(index.contains(&format!("href=\"lin-kv-key-{key}.html\"")));
+}
+
+#[test]
+fn run_report_renders_in_chromium() {
+    let Some(browser) = chromium_or_skip() else {
         return;
     };
     let broadcast = example("broadcast");

@@ -36,6 +36,21 @@ fn a_proxy_to_lin_kv_passes_and_proxies_to_seq_kv_and_lww_kv_fail_with_the_stale
             run.output()
         );
 
+        // Each failing key is drawn on a page linked from the index.
+        let first = failures[0].as_str().unwrap().to_string();
+        let page_name = format!("lin-kv-key-{first}.html");
+        let page = std::fs::read_to_string(run.latest(&page_name))
+            .unwrap_or_else(|e| panic!("{service}: {page_name}: {e}\n{}", run.output()));
+        assert!(page.contains(&format!("<h1>key {first}: not linearizable</h1>")));
+        assert!(page.contains("breaks here") && page.contains("<polyline "));
+        let index = std::fs::read_to_string(run.latest("index.html")).unwrap();
+        assert!(
+            index.contains(&format!(
+                "<a href=\"{page_name}\">key {first}: not linearizable"
+            )),
+            "{service}: the index does not link {page_name}"
+        );
+
         // The stored history gives the same verdict offline.
         let checked = straum_cmd(&format!("check {}", s(&run.latest("history.jsonl"))));
         assert_eq!(checked.code, Some(1), "{}", checked.output());

@@ -20,7 +20,8 @@ use crate::history::Op;
 use crate::linearizable::{self, CheckOptions};
 use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
 use crate::{
-    CheckResult, ClientId, Completion, Invocation, Step, Validity, Workload, WorkloadOptions,
+    CheckResult, ClientId, Completion, Invocation, ReportPage, Step, Validity, Workload,
+    WorkloadOptions,
 };
 
 /// Distinct processes a key sees before its group moves on (Jepsen's process limit).
@@ -196,6 +197,7 @@ pub fn check(history: &[Op], options: &CheckOptions) -> CheckResult {
             .findings
             .push(format!("key {key}: unknown — {reason}"));
     }
+    result.pages = key_pages(&report);
     result.headline.push(format!(
         "linearizable: {} keys, {} ops searched in {:.0} ms: {} invalid, {} unknown",
         report.results.len(),
@@ -205,6 +207,53 @@ pub fn check(history: &[Op], options: &CheckOptions) -> CheckResult {
         report.unknown.len()
     ));
     result
+}
+
+/// Most failing keys drawn per run.
+const MAX_KEY_PAGES: usize = 10;
+
+/// A page picturing each key that is not valid (invalid keys first), up to
+/// [`MAX_KEY_PAGES`], named `lin-kv-key-<key>.html`.
+pub fn key_pages(report: &linearizable::Report) -> Vec<ReportPage> {
+    let mut keys: Vec<&linearizable::KeyResult> = report
+        .results
+        .iter()
+        .filter(|r| r.valid != Validity::Valid)
+        .collect();
+    keys.sort_by_key(|r| r.valid != Validity::Invalid);
+    let mut pages: Vec<ReportPage> = Vec::new();
+    for result in keys.into_iter().take(MAX_KEY_PAGES) {
+        let Some(text) = linearizable::visualize::key_page(result) else {
+            continue;
+        };
+        let mut stem: String = result
+            .key
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(40)
+            .collect();
+        if stem.is_empty()
+            || pages
+                .iter()
+                .any(|p| p.name == format!("lin-kv-key-{stem}.html"))
+        {
+            stem = format!("{stem}-{}", pages.len() + 1);
+        }
+        let what = if result.valid == Validity::Invalid {
+            "not linearizable"
+        } else {
+            "unknown"
+        };
+        pages.push(ReportPage {
+            name: format!("lin-kv-key-{stem}.html"),
+            title: format!(
+                "key {}: {what} — operations and the longest linearization",
+                crate::quote::abridge(&result.key)
+            ),
+            text,
+        });
+    }
+    pages
 }
 
 #[cfg(test)]

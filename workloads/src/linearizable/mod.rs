@@ -8,6 +8,7 @@
 //!   lin-kv history.
 //! * [`formats`] parses straum's `history.jsonl`, Jepsen's EDN op maps and Jepsen's
 //!   log lines.
+//! * [`visualize`] draws a failing key's operations and its longest linearization.
 //! * Bounds: a time limit for the whole check and one per key, and a memory cap on
 //!   the search caches ([`CheckOptions`]); a key stopped by either is `unknown` with
 //!   the longest linearization found so far. The check never hangs past its limit.
@@ -17,6 +18,7 @@ pub mod history;
 pub mod model;
 pub mod report;
 pub mod search;
+pub mod visualize;
 
 #[cfg(test)]
 mod tests;

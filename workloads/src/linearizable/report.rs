@@ -81,6 +81,9 @@ pub struct Timeline {
     /// The op where the linearization breaks, if it does.
     #[serde(rename = "break")]
     pub break_op: Option<usize>,
+    /// What the ops' times count.
+    #[serde(skip)]
+    pub clock: Clock,
 }
 
 /// The verdict for one key.
@@ -249,6 +252,7 @@ pub(crate) fn key_result<M: Model>(
         linearization: found.linearization.clone(),
         states: states.iter().map(|s| model.describe_state(s)).collect(),
         break_op: found.barrier,
+        clock,
     });
     if valid == Validity::Unknown {
         let what = match found.stop {

@@ -431,3 +431,36 @@ fn stop_at_first_failure_cuts_other_keys_short() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_failing_key_is_drawn_with_its_lanes_linearization_and_break() {
+    use OpType::*;
+    let history = lin_kv(&[
+        (3, Invoke, "write", json!([3, 2])),
+        (3, Ok, "write", json!([3, 2])),
+        (3, Invoke, "write", json!([3, 4])),
+        (3, Ok, "write", json!([3, 4])),
+        (7, Invoke, "read", json!([3, null])),
+        (7, Ok, "read", json!([3, 2])),
+        (8, Invoke, "read", json!([4, null])),
+        (8, Ok, "read", json!([4, null])),
+    ]);
+    let report = check_lin_kv(&history, &CheckOptions::default()).unwrap();
+    assert_eq!(visualize::key_page(report.key("4").unwrap()), None);
+    let page = visualize::key_page(report.key("3").unwrap()).unwrap();
+    assert!(page.contains("<h1>key 3: not linearizable</h1>"));
+    assert!(page.contains("every order of the 2 operations before it"));
+    // one lane per process of the key; process 8 worked on key 4
+    assert!(page.contains(">process 3</text>") && page.contains(">process 7</text>"));
+    assert!(!page.contains("process 8"));
+    assert_eq!(page.matches("<g class=\"op ").count(), 3);
+    assert_eq!(page.matches("<g class=\"op ok\">").count(), 2);
+    assert_eq!(page.matches("<g class=\"op ok outside break\">").count(), 1);
+    assert!(page.contains("step 2 of the linearization; state after: 4"));
+    assert!(page.contains("read() -&gt; 2") || page.contains("read -&gt; 2"));
+    assert_eq!(page.matches("<circle ").count(), 2);
+    assert!(page.contains("<polyline "));
+    assert!(page.contains("breaks here"));
+    assert!(page.contains("<tr class=\"break\">"));
+    assert!(!page.contains("<script"));
+}
