@@ -9,6 +9,7 @@ pub mod broadcast;
 pub mod checkers;
 pub mod counter;
 pub mod echo;
+pub mod elle;
 pub mod g_set;
 pub mod history;
 pub mod kafka;
