@@ -119,59 +119,49 @@ fn the_list_append_example_on_lin_kv_is_strict_serializable() {
 }
 
 #[test]
-fn no_isolation_across_two_nodes_breaks_serializability() {
+fn interleaved_micro_ops_break_serializability() {
     let run = txn(
-        "txn-rw-register",
-        s(&fixture("txn_no_isolation.py")),
-        "--node-count 2 --time-limit 4 --rate 200 --concurrency 2n \
+        "txn-list-append",
+        s(&fixture("txn_interleaves_micro_ops.py")),
+        "--node-count 1 --time-limit 4 --rate 200 --concurrency 2n \
          --consistency-models serializable --seed 65",
     );
     assert_fails_with(&run, &["G-single", "G2-item"], false);
 }
 
 #[test]
-fn reading_an_aborted_write_is_g1a_under_read_committed() {
+fn reading_aborted_and_intermediate_writes_is_g1a_and_g1b_under_read_committed() {
     let run = txn(
         "txn-rw-register",
-        s(&fixture("txn_aborted_read.py")),
+        s(&fixture("txn_reads_uncommitted.py")),
         "--node-count 1 --time-limit 4 --rate 200 --concurrency 2n \
          --consistency-models read-committed --seed 66",
     );
-    assert_fails_with(&run, &["G1a"], true);
-    let fails = run
+    assert_fails_with(&run, &["G1a", "G1b"], true);
+    assert_eq!(anomaly_types(&run).len(), 2, "{}", run.output());
+    let aborted = run
         .history()
         .iter()
         .filter(|op| op["type"] == "fail" && op["error"][0] == "txn-conflict")
         .count();
-    assert!(fails > 0, "the fixture aborts with error 30");
+    assert!(aborted > 0, "the fixture aborts with error 30");
 }
 
 #[test]
-fn reading_an_intermediate_write_is_g1b_under_read_committed() {
-    let run = txn(
-        "txn-rw-register",
-        s(&fixture("txn_intermediate_read.py")),
-        "--node-count 1 --time-limit 4 --rate 200 --concurrency 2n \
-         --consistency-models read-committed --seed 67",
-    );
-    assert_fails_with(&run, &["G1b"], true);
-}
-
-#[test]
-fn appends_from_a_stale_snapshot_are_lost_updates() {
+fn blind_writes_of_the_whole_database_are_lost_updates() {
     let run = txn(
         "txn-list-append",
         s(&fixture("txn_lost_update.py")),
-        "--node-count 1 --time-limit 4 --rate 200 --concurrency 2n --seed 68",
+        "--node-count 2 --time-limit 4 --rate 100 --concurrency 2n --seed 68",
     );
     assert_fails_with(&run, &["lost-update"], false);
 }
 
 #[test]
-fn echoing_the_request_reads_null_after_own_writes_an_internal_anomaly() {
+fn echoing_the_request_reads_null_after_own_appends_an_internal_anomaly() {
     let run = txn(
-        "txn-rw-register",
-        s(&fixture("txn_echo.py")),
+        "txn-list-append",
+        s(&fixture("txn_echoes_requests.py")),
         "--node-count 1 --time-limit 3 --rate 200 --concurrency 2n --seed 69",
     );
     assert_fails_with(&run, &["internal"], false);
@@ -208,7 +198,7 @@ fn unknown_consistency_models_are_refused() {
 #[test]
 fn malformed_replies_are_indeterminate_malformed_rpc_responses() {
     let run = txn(
-        "txn-list-append",
+        "txn-rw-register",
         s(&fixture("txn_malformed_replies.py")),
         "--node-count 1 --time-limit 2 --rate 100 --seed 71",
     );
