@@ -172,6 +172,7 @@ const IMPLIED: &[(&str, &[&str])] = &[
     ("GSIa", &["GSI"]),
     ("GSIb", &["GSI"]),
     ("incompatible-order", &["G1a"]),
+    ("garbage-read", &["G1a"]),
     ("future-read", &["G1c"]),
     ("dirty-update", &["G1a"]),
     ("lost-update", &["write-skew", "G2-item"]),
