@@ -280,3 +280,102 @@ fn an_empty_history_is_unknown() {
     assert_eq!(r.valid, Validity::Unknown);
     assert_eq!(types(&r), ["empty-transaction-graph"]);
 }
+
+const RW: TxnKind = TxnKind::RwRegister;
+
+#[test]
+fn rw_register_serial_history_is_valid() {
+    let r = run(
+        RW,
+        "strict-serializable",
+        &[
+            (0, 0, 1, OK, json!([["r", 1, null], ["w", 1, 1]])),
+            (1, 2, 3, OK, json!([["r", 1, 1], ["w", 1, 2]])),
+            (0, 4, 5, OK, json!([["r", 1, 2]])),
+        ],
+    );
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.findings);
+}
+
+#[test]
+fn rw_register_lost_update_and_g_single_are_found() {
+    // both read nil and wrote: a lost update, and each precedes the other (rw)
+    let h = [
+        (0, 0, 1, OK, json!([["r", 1, null], ["w", 1, 1]])),
+        (1, 0, 1, OK, json!([["r", 1, null], ["w", 1, 2]])),
+    ];
+    let r = run(RW, "serializable", &h);
+    let t = types(&r);
+    assert!(
+        t.contains(&"lost-update".to_string()) && t.contains(&"G2-item".to_string()),
+        "{t:?} {:?}",
+        r.findings
+    );
+    // read skew: T2 read T1's x (wr) but y's nil, which T1 overwrote (rw)
+    let skew = [
+        (
+            0,
+            0,
+            1,
+            OK,
+            json!([["r", 2, null], ["w", 1, 1], ["w", 2, 1]]),
+        ),
+        (1, 0, 1, OK, json!([["r", 1, 1], ["r", 2, null]])),
+    ];
+    let r = run(RW, "serializable", &skew);
+    assert_eq!(types(&r), ["G-single"], "{:?}", r.findings);
+    let fine = [
+        skew[0].clone(),
+        (1, 0, 1, OK, json!([["r", 1, 1], ["r", 2, 1]])),
+    ];
+    assert_eq!(run(RW, "serializable", &fine).valid, Validity::Valid);
+}
+
+#[test]
+fn rw_register_dirty_reads_and_internal_are_found() {
+    let h = [
+        (0, 0, 1, FAIL, json!([["w", 1, 1]])),
+        (1, 0, 1, OK, json!([["w", 2, 1], ["w", 2, 2]])),
+        (
+            2,
+            2,
+            3,
+            OK,
+            json!([
+                ["r", 1, 1],
+                ["r", 2, 1],
+                ["r", 3, 7],
+                ["w", 4, 1],
+                ["r", 4, 2]
+            ]),
+        ),
+    ];
+    let r = run(RW, "read-committed", &h);
+    let t = types(&r);
+    for a in ["G1a", "G1b", "garbage-read"] {
+        assert!(t.contains(&a.to_string()), "{a} {t:?}");
+    }
+    assert!(run(RW, "serializable", &h).fields["anomaly-types"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("internal")));
+    let fine = [
+        h[0].clone(),
+        h[1].clone(),
+        (
+            2,
+            2,
+            3,
+            OK,
+            json!([["r", 1, null], ["r", 2, 2], ["w", 4, 1], ["r", 4, 1]]),
+        ),
+    ];
+    assert_eq!(run(RW, "serializable", &fine).valid, Validity::Valid);
+}
+
+#[test]
+fn rw_register_never_says_unknown() {
+    let r = check(&[], RW, &ElleOptions::default());
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(types(&r), ["empty-transaction-graph"]);
+}
