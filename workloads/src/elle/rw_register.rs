@@ -1,248 +1,283 @@
-//! Read-write-register inference, as Elle's with `wfr-keys?`: versions of a key are
-//! ordered only by writes that follow reads inside one transaction (a transaction
-//! that read `v1` and then wrote `v2` puts `v1` before `v2`; `nil` is the initial
-//! version). wr edges come from reads of values a single transaction wrote; ww from
-//! the writer of the version read to the transaction that overwrote it; rw from
-//! every reader of a version to the transactions that overwrote it. Also G1a, G1b,
-//! internal, garbage-read and lost-update (two committed transactions overwrote the
-//! same version they both read).
+//! Read-write-register inference (Elle's with `wfr-keys?`, as Maelstrom configures
+//! it): versions of a key are ordered only by the initial nil (which precedes every
+//! value) and by writes that follow reads inside one committed transaction; ww and
+//! rw edges follow from that partial order, wr edges from reads of values a single
+//! committed transaction wrote. Plus the anomalies visible without a graph: G1a,
+//! G1b, internal, lost-update and cyclic-versions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
 use super::graph::{kind, Edge, NO_ATOM};
 use super::history::{Atom, Mop, Status, Txns};
-use super::{Deadline, Findings};
+use super::{cases, Deadline, Findings};
 
-/// Who wrote each (key, value): `Some(txn)`, or `None` when several did.
-type Writers = HashMap<(Atom, Atom), Option<u32>>;
-
-fn writers(t: &Txns, want: impl Fn(Status) -> bool) -> Writers {
-    let mut w: Writers = HashMap::new();
-    for (i, txn) in t.txns.iter().enumerate() {
-        if want(txn.status) {
-            for mop in &txn.mops {
-                if let Mop::Write(k, v) = *mop {
-                    w.entry((k, v))
-                        .and_modify(|e| *e = None)
-                        .or_insert(Some(i as u32));
-                }
-            }
-        }
-    }
-    w
+/// External reads (first access of the key is a read) and external writes (last
+/// write of each key) of one transaction, in key order of first appearance.
+struct Ext {
+    reads: Vec<(Atom, Option<Atom>)>,
+    writes: Vec<(Atom, Atom)>,
 }
 
-/// A committed transaction's external reads (first read of a key, before it wrote
-/// the key) and final writes, per key: (key, read version or NO_ATOM for nil, final
-/// write if any).
-fn summary(mops: &[Mop]) -> Vec<(Atom, Option<Atom>, Option<Atom>)> {
-    let mut out: Vec<(Atom, Option<Atom>, Option<Atom>)> = Vec::new();
+fn ext(mops: &[Mop]) -> Ext {
+    let mut seen: HashSet<Atom> = HashSet::new();
+    let mut reads = Vec::new();
+    let mut writes: Vec<(Atom, Atom)> = Vec::new();
     for mop in mops {
-        let (k, read, write) = match *mop {
-            Mop::ReadReg(k, v) => (k, Some(v.unwrap_or(NO_ATOM)), None),
-            Mop::Write(k, v) => (k, None, Some(v)),
-            Mop::ReadList(..) => continue,
-        };
-        match out.iter_mut().find(|e| e.0 == k) {
-            Some(e) => {
-                if write.is_some() {
-                    e.2 = write;
+        match *mop {
+            Mop::ReadReg(k, v) => {
+                if seen.insert(k) {
+                    reads.push((k, v));
                 }
             }
-            None => out.push((k, read, write)),
+            Mop::Write(k, v) => {
+                seen.insert(k);
+                match writes.iter_mut().find(|(k2, _)| *k2 == k) {
+                    Some(w) => w.1 = v,
+                    None => writes.push((k, v)),
+                }
+            }
+            Mop::ReadList(..) => {}
         }
     }
-    out
+    Ext { reads, writes }
 }
 
 /// Infer the dependency edges and record the non-cycle anomalies. `None` when the
 /// deadline passed.
 pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<Vec<Edge>> {
-    let possible = writers(t, |s| s != Status::Fail);
-    let failed = writers(t, |s| s == Status::Fail);
-    let mut edges = Vec::new();
-    // (key, version read) → committed txns that read it and then wrote (txn, value)
-    let mut overwrote: HashMap<(Atom, Atom), Vec<(u32, Atom)>> = HashMap::new();
-    let mut external: Vec<(u32, Atom, Atom)> = Vec::new();
-    for (i, txn) in t.txns.iter().enumerate() {
-        if deadline.over(i) {
-            return None;
+    let mut steps = 0usize;
+    internal(t, found);
+    cases::lost_update(t, found);
+    let exts: Vec<Option<Ext>> = t
+        .txns
+        .iter()
+        .map(|x| (x.status == Status::Ok).then(|| ext(&x.mops)))
+        .collect();
+    // (key, value) → committed external writer; None when several wrote it
+    let mut writer: HashMap<(Atom, Atom), Option<u32>> = HashMap::new();
+    // (key, value) → a failed writer; (key, value) → a writer that overwrote it
+    let mut failed: HashMap<(Atom, Atom), u32> = HashMap::new();
+    let mut intermediate: HashMap<(Atom, Atom), u32> = HashMap::new();
+    let mut written: HashSet<(Atom, Atom)> = HashSet::new();
+    for (i, x) in t.txns.iter().enumerate() {
+        let mut last: HashMap<Atom, Atom> = HashMap::new();
+        for mop in &x.mops {
+            if let Mop::Write(k, v) = *mop {
+                if x.status == Status::Fail {
+                    failed.insert((k, v), i as u32);
+                } else {
+                    written.insert((k, v));
+                }
+                if let Some(prev) = last.insert(k, v) {
+                    intermediate.insert((k, prev), i as u32);
+                }
+            }
         }
-        if txn.status != Status::Ok {
+        if let Some(e) = &exts[i] {
+            for &(k, v) in &e.writes {
+                writer
+                    .entry((k, v))
+                    .and_modify(|w| *w = None)
+                    .or_insert(Some(i as u32));
+            }
+        }
+    }
+    // G1a and G1b over every committed read
+    for (i, x) in t.txns.iter().enumerate() {
+        if x.status != Status::Ok {
             continue;
         }
         let i = i as u32;
-        internal(t, found, i);
-        for (k, read, write) in summary(&txn.mops) {
-            let Some(r) = read else { continue };
-            external.push((i, k, r));
-            if r != NO_ATOM {
-                check_read(t, found, &possible, &failed, i, k, r);
-                if let Some(Some(w)) = possible.get(&(k, r)) {
+        for mop in &x.mops {
+            let Mop::ReadReg(k, Some(v)) = *mop else {
+                continue;
+            };
+            if let (Some(&w), false) = (failed.get(&(k, v)), written.contains(&(k, v))) {
+                let sentence = format!(
+                    "{} read {} from key {}, which only {} wrote, and it failed",
+                    found.label(t, i),
+                    t.atoms.name(v),
+                    t.atoms.name(k),
+                    found.label(t, w)
+                );
+                let ex = json!({"op": found.op(t, i), "writer": found.op(t, w), "mop": ["r", found.atom(t, k), found.atom(t, v)]});
+                found.add("G1a", ex, sentence);
+            }
+            if let Some(&w) = intermediate.get(&(k, v)) {
+                if w != i && writer.get(&(k, v)).is_none_or(|x| x.is_none()) {
+                    let sentence = format!(
+                        "{} read {} from key {}, an intermediate value of {}, which wrote that key again afterwards",
+                        found.label(t, i), t.atoms.name(v), t.atoms.name(k), found.label(t, w)
+                    );
+                    let ex = json!({"op": found.op(t, i), "writer": found.op(t, w), "mop": ["r", found.atom(t, k), found.atom(t, v)]});
+                    found.add("G1b", ex, sentence);
+                }
+            }
+        }
+    }
+    // version graphs: value → successors, per key; nil is NO_ATOM
+    let mut versions: HashMap<Atom, HashMap<Atom, Vec<Atom>>> = HashMap::new();
+    let mut readers: HashMap<(Atom, Atom), Vec<u32>> = HashMap::new();
+    let mut edges = Vec::new();
+    for (i, e) in exts.iter().enumerate() {
+        steps += 1;
+        if deadline.over(steps) {
+            return None;
+        }
+        let Some(e) = e else { continue };
+        for &(k, v) in &e.reads {
+            let v = v.unwrap_or(NO_ATOM);
+            readers.entry((k, v)).or_default().push(i as u32);
+            if v != NO_ATOM {
+                if let Some(&Some(w)) = writer.get(&(k, v)) {
                     edges.push(Edge {
-                        from: *w,
-                        to: i,
+                        from: w,
+                        to: i as u32,
                         kind: kind::WR,
                         key: k,
-                        a: r,
+                        a: v,
                         b: NO_ATOM,
                     });
-                    if let Some(v) = write {
-                        edges.push(Edge {
-                            from: *w,
-                            to: i,
-                            kind: kind::WW,
-                            key: k,
-                            a: r,
-                            b: v,
-                        });
+                }
+                if let Some(&(_, v2)) = e.writes.iter().find(|(k2, _)| *k2 == k) {
+                    if v2 != v {
+                        versions.entry(k).or_default().entry(v).or_default().push(v2);
                     }
                 }
             }
-            if let Some(v) = write {
-                overwrote.entry((k, r)).or_default().push((i, v));
-            }
         }
     }
-    for (n, &(i, k, r)) in external.iter().enumerate() {
-        if deadline.over(n) {
-            return None;
-        }
-        for &(j, v) in overwrote.get(&(k, r)).map_or(&[][..], |v| &v[..]) {
-            if j != i {
-                edges.push(Edge {
-                    from: i,
-                    to: j,
-                    kind: kind::RW,
-                    key: k,
-                    a: r,
-                    b: v,
-                });
-            }
+    // nil precedes every committed written value
+    for (&(k, v), w) in &writer {
+        if w.is_some() {
+            versions
+                .entry(k)
+                .or_default()
+                .entry(NO_ATOM)
+                .or_default()
+                .push(v);
         }
     }
-    let mut lost: Vec<(&(Atom, Atom), &Vec<(u32, Atom)>)> =
-        overwrote.iter().filter(|(_, v)| v.len() > 1).collect();
-    lost.sort_unstable_by_key(|(k, _)| **k);
-    for (&(k, r), txns) in lost {
-        let names: Vec<String> = txns.iter().map(|(j, _)| found.label(t, *j)).collect();
-        let version = if r == NO_ATOM {
-            "nil".to_string()
-        } else {
-            t.atoms.name(r)
-        };
-        let sentence = format!(
-            "{} all read {version} from key {} and then wrote it, so all but one of their writes was lost",
-            names.join(", "),
-            t.atoms.name(k)
-        );
-        let ops: Vec<_> = txns.iter().map(|(j, _)| found.op(t, *j)).collect();
-        let value = if r == NO_ATOM {
-            serde_json::Value::Null
-        } else {
-            found.atom(t, r)
-        };
-        found.add(
-            "lost-update",
-            json!({"key": found.atom(t, k), "value": value, "txns": ops}),
-            sentence,
-        );
+    let mut keys: Vec<Atom> = versions.keys().copied().collect();
+    keys.sort_unstable();
+    for k in keys {
+        let graph = &versions[&k];
+        if let Some(cycle) = version_cycle(graph) {
+            let names: Vec<String> = cycle.iter().map(|&v| t.atoms.name(v)).collect();
+            let sentence = format!(
+                "key {}: transactions that read one value and then wrote another order its versions in a cycle, {} → {}",
+                t.atoms.name(k),
+                names.join(" → "),
+                names[0]
+            );
+            let ex = json!({"key": found.atom(t, k), "scc": found.atoms(t, &cycle)});
+            found.add("cyclic-versions", ex, sentence);
+            continue;
+        }
+        let mut sources: Vec<&Atom> = graph.keys().collect();
+        sources.sort_unstable();
+        for &v1 in sources {
+            for &v2 in &graph[&v1] {
+                steps += 1;
+                if deadline.over(steps) {
+                    return None;
+                }
+                let Some(&Some(w2)) = writer.get(&(k, v2)) else {
+                    continue;
+                };
+                if let Some(&Some(w1)) = writer.get(&(k, v1)) {
+                    edges.push(Edge {
+                        from: w1,
+                        to: w2,
+                        kind: kind::WW,
+                        key: k,
+                        a: v1,
+                        b: v2,
+                    });
+                }
+                for &r in readers.get(&(k, v1)).map(Vec::as_slice).unwrap_or(&[]) {
+                    edges.push(Edge {
+                        from: r,
+                        to: w2,
+                        kind: kind::RW,
+                        key: k,
+                        a: v1,
+                        b: v2,
+                    });
+                }
+            }
+        }
     }
     Some(edges)
 }
 
-fn check_read(
-    t: &Txns,
-    found: &mut Findings,
-    possible: &Writers,
-    failed: &Writers,
-    i: u32,
-    k: Atom,
-    v: Atom,
-) {
-    let key = t.atoms.name(k);
-    match (possible.get(&(k, v)), failed.get(&(k, v))) {
-        (None, Some(Some(w))) => {
-            let s = format!(
-                "{} read {} from key {key}, which only {} wrote, and it failed",
-                found.label(t, i),
-                t.atoms.name(v),
-                found.label(t, *w)
-            );
-            let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "value": found.atom(t, v)});
-            found.add("G1a", ex, s);
+/// A cycle in one key's version graph, if any (iterative colouring DFS).
+fn version_cycle(graph: &HashMap<Atom, Vec<Atom>>) -> Option<Vec<Atom>> {
+    let mut colour: HashMap<Atom, u8> = HashMap::new();
+    let mut roots: Vec<Atom> = graph.keys().copied().collect();
+    roots.sort_unstable();
+    for root in roots {
+        if colour.contains_key(&root) {
+            continue;
         }
-        (None, None) if !t.writes_incomplete => {
-            let s = format!(
-                "{} read {} from key {key}, which no transaction wrote",
-                found.label(t, i),
-                t.atoms.name(v)
-            );
-            found.add(
-                "garbage-read",
-                json!({"op": found.op(t, i), "key": found.atom(t, k), "value": found.atom(t, v)}),
-                s,
-            );
-        }
-        (Some(Some(w)), _) if *w != i => {
-            let writes: Vec<Atom> = t.txns[*w as usize]
-                .mops
-                .iter()
-                .filter_map(|m| {
-                    if let Mop::Write(k2, x) = *m {
-                        (k2 == k).then_some(x)
-                    } else {
-                        None
+        let mut stack: Vec<(Atom, usize)> = vec![(root, 0)];
+        colour.insert(root, 1);
+        while let Some(&mut (v, ref mut next)) = stack.last_mut() {
+            let succ = graph.get(&v).map(Vec::as_slice).unwrap_or(&[]);
+            if let Some(&w) = succ.get(*next) {
+                *next += 1;
+                match colour.get(&w) {
+                    None => {
+                        colour.insert(w, 1);
+                        stack.push((w, 0));
                     }
-                })
-                .collect();
-            if writes.last() != Some(&v) {
-                let s = format!(
-                    "{} read {} from key {key}, an intermediate value of {}, which later wrote {}",
-                    found.label(t, i),
-                    t.atoms.name(v),
-                    found.label(t, *w),
-                    t.atoms.name(*writes.last().expect("a write"))
-                );
-                let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "value": found.atom(t, v)});
-                found.add("G1b", ex, s);
+                    Some(1) => {
+                        let from = stack.iter().position(|(x, _)| *x == w).unwrap_or(0);
+                        return Some(stack[from..].iter().map(|(x, _)| *x).collect());
+                    }
+                    _ => {}
+                }
+            } else {
+                colour.insert(v, 2);
+                stack.pop();
             }
         }
-        _ => {}
     }
+    None
 }
 
-/// internal: a read that disagrees with the transaction's own earlier read or write
-/// of the key.
-fn internal(t: &Txns, found: &mut Findings, i: u32) {
-    let mut state: HashMap<Atom, Option<Atom>> = HashMap::new();
-    for mop in &t.txns[i as usize].mops {
-        match *mop {
-            Mop::Write(k, v) => {
-                state.insert(k, Some(v));
-            }
-            Mop::ReadReg(k, v) => {
-                if let Some(&expected) = state.get(&k) {
-                    if expected != v {
-                        let show =
-                            |x: Option<Atom>| x.map_or("nil".to_string(), |a| t.atoms.name(a));
-                        let s = format!(
-                            "{} read {} from key {}, but its own earlier operations on that key imply {}",
-                            found.label(t, i),
-                            show(v),
-                            t.atoms.name(k),
-                            show(expected)
-                        );
-                        let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "expected": show(expected)});
-                        found.add("internal", ex, s);
-                        return;
-                    }
+/// internal: a committed transaction's read disagrees with its own earlier write or
+/// read of that key.
+fn internal(t: &Txns, found: &mut Findings) {
+    for (i, x) in t.txns.iter().enumerate() {
+        if x.status != Status::Ok || x.mops.len() < 2 {
+            continue;
+        }
+        let mut state: HashMap<Atom, Option<Atom>> = HashMap::new();
+        for mop in &x.mops {
+            match *mop {
+                Mop::Write(k, v) => {
+                    state.insert(k, Some(v));
                 }
-                state.insert(k, v);
+                Mop::ReadReg(k, v) => {
+                    if let Some(&expected) = state.get(&k) {
+                        if expected != v {
+                            let show = |a: Option<Atom>| a.map_or("nil".into(), |a| t.atoms.name(a));
+                            let sentence = format!(
+                                "{} read {} from key {}, but its own earlier operations on that key imply {}",
+                                found.label(t, i as u32), show(v), t.atoms.name(k), show(expected)
+                            );
+                            let ex = json!({"op": found.op(t, i as u32), "mop": ["r", found.atom(t, k), v.map_or(serde_json::Value::Null, |v| found.atom(t, v))], "expected": expected.map_or(serde_json::Value::Null, |v| found.atom(t, v))});
+                            found.add("internal", ex, sentence);
+                            break;
+                        }
+                    }
+                    state.insert(k, v);
+                }
+                Mop::ReadList(..) => {}
             }
-            Mop::ReadList(..) => {}
         }
     }
 }

@@ -379,3 +379,22 @@ fn rw_register_never_says_unknown() {
     assert_eq!(r.valid, Validity::Invalid);
     assert_eq!(types(&r), ["empty-transaction-graph"]);
 }
+
+#[test]
+fn a_cycle_is_drawn_with_its_transactions_and_labelled_arrows() {
+    let cyc = [
+        (0, 0, 1, OK, json!([["r", 1, null], ["append", 2, 1]])),
+        (1, 0, 1, OK, json!([["r", 2, null], ["append", 1, "<&>"]])),
+        (2, 2, 3, OK, json!([["r", 1, ["<&>"]], ["r", 2, [1]]])),
+    ];
+    let r = run(LA, "serializable", &cyc);
+    let page = &r.pages[0];
+    assert_eq!(page.name, "elle-G2-item-1.svg");
+    assert!(page
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+    assert!(page.text.starts_with("<svg") && page.text.contains(">rw<"));
+    assert!(page.text.contains("&lt;&amp;&gt;") && !page.text.contains("<&>"));
+    assert_eq!(page.text.matches("<rect x=").count(), 2);
+}
