@@ -3,7 +3,8 @@
 //! value) and by writes that follow reads inside one committed transaction; ww and
 //! rw edges follow from that partial order, wr edges from reads of values a single
 //! committed transaction wrote. Plus the anomalies visible without a graph: G1a,
-//! G1b, internal, lost-update and cyclic-versions.
+//! G1b, internal, lost-update, cyclic-versions and garbage-read (a value nobody
+//! wrote; Elle's register checker has no such check, but it is never a false alarm).
 
 use std::collections::{HashMap, HashSet};
 
@@ -60,16 +61,15 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
     // (key, value) → a failed writer; (key, value) → a writer that overwrote it
     let mut failed: HashMap<(Atom, Atom), u32> = HashMap::new();
     let mut intermediate: HashMap<(Atom, Atom), u32> = HashMap::new();
-    let mut written: HashSet<(Atom, Atom)> = HashSet::new();
+    let mut writes: HashMap<(Atom, Atom), u32> = HashMap::new();
     for (i, x) in t.txns.iter().enumerate() {
         let mut last: HashMap<Atom, Atom> = HashMap::new();
         for mop in &x.mops {
             if let Mop::Write(k, v) = *mop {
                 if x.status == Status::Fail {
                     failed.insert((k, v), i as u32);
-                } else {
-                    written.insert((k, v));
                 }
+                *writes.entry((k, v)).or_default() += 1;
                 if let Some(prev) = last.insert(k, v) {
                     intermediate.insert((k, prev), i as u32);
                 }
@@ -94,7 +94,22 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
             let Mop::ReadReg(k, Some(v)) = *mop else {
                 continue;
             };
-            if let (Some(&w), false) = (failed.get(&(k, v)), written.contains(&(k, v))) {
+            if !writes.contains_key(&(k, v)) && !t.writes_incomplete {
+                let sentence = format!(
+                    "{} read {} from key {}, a value no transaction wrote",
+                    found.label(t, i),
+                    t.atoms.name(v),
+                    t.atoms.name(k)
+                );
+                let ex =
+                    json!({"op": found.op(t, i), "mop": ["r", found.atom(t, k), found.atom(t, v)]});
+                found.add("garbage-read", ex, sentence);
+            }
+            // only when a single write of that value exists is its writer known
+            if writes.get(&(k, v)) != Some(&1) {
+                continue;
+            }
+            if let Some(&w) = failed.get(&(k, v)) {
                 let sentence = format!(
                     "{} read {} from key {}, which only {} wrote, and it failed",
                     found.label(t, i),
@@ -106,7 +121,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
                 found.add("G1a", ex, sentence);
             }
             if let Some(&w) = intermediate.get(&(k, v)) {
-                if w != i && writer.get(&(k, v)).is_none_or(|x| x.is_none()) {
+                if w != i {
                     let sentence = format!(
                         "{} read {} from key {}, an intermediate value of {}, which wrote that key again afterwards",
                         found.label(t, i), t.atoms.name(v), t.atoms.name(k), found.label(t, w)
@@ -143,7 +158,12 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
                 }
                 if let Some(&(_, v2)) = e.writes.iter().find(|(k2, _)| *k2 == k) {
                     if v2 != v {
-                        versions.entry(k).or_default().entry(v).or_default().push(v2);
+                        versions
+                            .entry(k)
+                            .or_default()
+                            .entry(v)
+                            .or_default()
+                            .push(v2);
                     }
                 }
             }
@@ -264,7 +284,8 @@ fn internal(t: &Txns, found: &mut Findings) {
                 Mop::ReadReg(k, v) => {
                     if let Some(&expected) = state.get(&k) {
                         if expected != v {
-                            let show = |a: Option<Atom>| a.map_or("nil".into(), |a| t.atoms.name(a));
+                            let show =
+                                |a: Option<Atom>| a.map_or("nil".into(), |a| t.atoms.name(a));
                             let sentence = format!(
                                 "{} read {} from key {}, but its own earlier operations on that key imply {}",
                                 found.label(t, i as u32), show(v), t.atoms.name(k), show(expected)

@@ -8,9 +8,9 @@ use crate::{OpType, Process};
 
 /// One transaction: process, invoke and completion times (s), completion type, the
 /// completed micro-ops (reads filled in).
-type T = (u64, u64, u64, OpType, Value);
+pub(super) type T = (u64, u64, u64, OpType, Value);
 
-fn history(txns: &[T]) -> Vec<Op> {
+pub(super) fn history(txns: &[T]) -> Vec<Op> {
     let mut events = Vec::new();
     for (p, start, end, kind, value) in txns {
         let invoked: Vec<Value> = value
@@ -47,7 +47,7 @@ fn history(txns: &[T]) -> Vec<Op> {
         .collect()
 }
 
-fn run(kind: TxnKind, models: &str, txns: &[T]) -> CheckResult {
+pub(super) fn run(kind: TxnKind, models: &str, txns: &[T]) -> CheckResult {
     let options = ElleOptions {
         models: parse_models(models).unwrap(),
         timeout: Some(Duration::from_secs(10)),
@@ -55,7 +55,7 @@ fn run(kind: TxnKind, models: &str, txns: &[T]) -> CheckResult {
     check(&history(txns), kind, &options)
 }
 
-fn types(r: &CheckResult) -> Vec<String> {
+pub(super) fn types(r: &CheckResult) -> Vec<String> {
     r.fields
         .get("anomaly-types")
         .map(|v| {
