@@ -65,6 +65,11 @@ impl<'a> Findings<'a> {
         )
     }
 
+    /// The micro-ops of a transaction as recorded (completion, or invocation).
+    pub fn mops_value(&self, t: &Txns, txn: u32) -> &Value {
+        &self.history[t.txns[txn as usize].op].value
+    }
+
     /// The op behind a transaction, as JSON with long strings abridged.
     pub fn op(&self, t: &Txns, txn: u32) -> Value {
         let op = &self.history[t.txns[txn as usize].op];

@@ -53,6 +53,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
     let failed = writers(t, |s| s == Status::Fail);
     let mut steps = 0usize;
     internal(t, found);
+    super::cases::lost_update(t, found);
     // longest read per key
     let mut longest: HashMap<Atom, (u32, &[Atom])> = HashMap::new();
     for (i, k, list) in reads(t) {
@@ -122,6 +123,12 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
     }
     let mut keys: Vec<(&Atom, &(u32, &[Atom]))> = longest.iter().collect();
     keys.sort_unstable_by_key(|(k, _)| **k);
+    let anyone = writers(t, |_| true);
+    for &(&k, &(_, order)) in &keys {
+        if !broken.contains(&k) {
+            dirty_update(t, found, &anyone, k, order);
+        }
+    }
     for (&k, &(_, order)) in keys {
         if broken.contains(&k) {
             continue;
@@ -146,6 +153,34 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         }
     }
     Some(edges)
+}
+
+/// dirty-update (Elle's `dirty-update-cases`): in a key's version order, an element
+/// appended by a failed transaction is followed (past any indeterminate ones) by an
+/// element a committed transaction appended on top of that aborted state.
+fn dirty_update(t: &Txns, found: &mut Findings, anyone: &Writers, k: Atom, order: &[Atom]) {
+    let mut aborted: Option<(u32, usize)> = None;
+    for (pos, &v) in order.iter().enumerate() {
+        let Some(&Some(w)) = anyone.get(&(k, v)) else {
+            aborted = None;
+            continue;
+        };
+        match t.txns[w as usize].status {
+            Status::Fail => aborted = Some((w, pos)),
+            Status::Info => {}
+            Status::Ok => {
+                if let Some((f, from)) = aborted.take() {
+                    let values = &order[from..=pos];
+                    let sentence = format!(
+                        "key {}: {} appended {}, and failed, yet {} appended {} on top of it, as the version order {} shows",
+                        t.atoms.name(k), found.label(t, f), t.atoms.name(order[from]), found.label(t, w), t.atoms.name(v), t.atoms.list(values)
+                    );
+                    let ex = json!({"key": found.atom(t, k), "values": found.atoms(t, values), "txns": [found.op(t, f), found.op(t, w)]});
+                    found.add("dirty-update", ex, sentence);
+                }
+            }
+        }
+    }
 }
 
 /// G1a, G1b, duplicate-elements and garbage-read for one committed read.

@@ -14,6 +14,7 @@
 //! Bounds: one deadline ([`ElleOptions::timeout`]) checked in every loop that can run
 //! long; when it passes the result is `unknown` with whatever was found so far.
 
+pub mod cases;
 pub mod cycles;
 pub mod explain;
 pub mod graph;
@@ -25,6 +26,8 @@ pub mod svg;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rw;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -8,9 +8,9 @@ use crate::{OpType, Process};
 
 /// One transaction: process, invoke and completion times (s), completion type, the
 /// completed micro-ops (reads filled in).
-type T = (u64, u64, u64, OpType, Value);
+pub(super) type T = (u64, u64, u64, OpType, Value);
 
-fn history(txns: &[T]) -> Vec<Op> {
+pub(super) fn history(txns: &[T]) -> Vec<Op> {
     let mut events = Vec::new();
     for (p, start, end, kind, value) in txns {
         let invoked: Vec<Value> = value
@@ -47,7 +47,7 @@ fn history(txns: &[T]) -> Vec<Op> {
         .collect()
 }
 
-fn run(kind: TxnKind, models: &str, txns: &[T]) -> CheckResult {
+pub(super) fn run(kind: TxnKind, models: &str, txns: &[T]) -> CheckResult {
     let options = ElleOptions {
         models: parse_models(models).unwrap(),
         timeout: Some(Duration::from_secs(10)),
@@ -55,7 +55,7 @@ fn run(kind: TxnKind, models: &str, txns: &[T]) -> CheckResult {
     check(&history(txns), kind, &options)
 }
 
-fn types(r: &CheckResult) -> Vec<String> {
+pub(super) fn types(r: &CheckResult) -> Vec<String> {
     r.fields
         .get("anomaly-types")
         .map(|v| {
@@ -279,4 +279,122 @@ fn an_empty_history_is_unknown() {
     let r = check(&[], LA, &ElleOptions::default());
     assert_eq!(r.valid, Validity::Unknown);
     assert_eq!(types(&r), ["empty-transaction-graph"]);
+}
+
+const RW: TxnKind = TxnKind::RwRegister;
+
+#[test]
+fn rw_register_serial_history_is_valid() {
+    let r = run(
+        RW,
+        "strict-serializable",
+        &[
+            (0, 0, 1, OK, json!([["r", 1, null], ["w", 1, 1]])),
+            (1, 2, 3, OK, json!([["r", 1, 1], ["w", 1, 2]])),
+            (0, 4, 5, OK, json!([["r", 1, 2]])),
+        ],
+    );
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.findings);
+}
+
+#[test]
+fn rw_register_lost_update_and_g_single_are_found() {
+    // both read nil and wrote: a lost update, and each precedes the other (rw)
+    let h = [
+        (0, 0, 1, OK, json!([["r", 1, null], ["w", 1, 1]])),
+        (1, 0, 1, OK, json!([["r", 1, null], ["w", 1, 2]])),
+    ];
+    let r = run(RW, "serializable", &h);
+    let t = types(&r);
+    assert!(
+        t.contains(&"lost-update".to_string()) && t.contains(&"G2-item".to_string()),
+        "{t:?} {:?}",
+        r.findings
+    );
+    // read skew: T2 read T1's x (wr) but y's nil, which T1 overwrote (rw)
+    let skew = [
+        (
+            0,
+            0,
+            1,
+            OK,
+            json!([["r", 2, null], ["w", 1, 1], ["w", 2, 1]]),
+        ),
+        (1, 0, 1, OK, json!([["r", 1, 1], ["r", 2, null]])),
+    ];
+    let r = run(RW, "serializable", &skew);
+    assert_eq!(types(&r), ["G-single"], "{:?}", r.findings);
+    let fine = [
+        skew[0].clone(),
+        (1, 0, 1, OK, json!([["r", 1, 1], ["r", 2, 1]])),
+    ];
+    assert_eq!(run(RW, "serializable", &fine).valid, Validity::Valid);
+}
+
+#[test]
+fn rw_register_dirty_reads_and_internal_are_found() {
+    let h = [
+        (0, 0, 1, FAIL, json!([["w", 1, 1]])),
+        (1, 0, 1, OK, json!([["w", 2, 1], ["w", 2, 2]])),
+        (
+            2,
+            2,
+            3,
+            OK,
+            json!([
+                ["r", 1, 1],
+                ["r", 2, 1],
+                ["r", 3, 7],
+                ["w", 4, 1],
+                ["r", 4, 2]
+            ]),
+        ),
+    ];
+    let r = run(RW, "read-committed", &h);
+    let t = types(&r);
+    for a in ["G1a", "G1b", "garbage-read"] {
+        assert!(t.contains(&a.to_string()), "{a} {t:?}");
+    }
+    assert!(run(RW, "serializable", &h).fields["anomaly-types"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("internal")));
+    let fine = [
+        h[0].clone(),
+        h[1].clone(),
+        (
+            2,
+            2,
+            3,
+            OK,
+            json!([["r", 1, null], ["r", 2, 2], ["w", 4, 1], ["r", 4, 1]]),
+        ),
+    ];
+    assert_eq!(run(RW, "serializable", &fine).valid, Validity::Valid);
+}
+
+#[test]
+fn rw_register_never_says_unknown() {
+    let r = check(&[], RW, &ElleOptions::default());
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(types(&r), ["empty-transaction-graph"]);
+}
+
+#[test]
+fn a_cycle_is_drawn_with_its_transactions_and_labelled_arrows() {
+    let cyc = [
+        (0, 0, 1, OK, json!([["r", 1, null], ["append", 2, 1]])),
+        (1, 0, 1, OK, json!([["r", 2, null], ["append", 1, "<&>"]])),
+        (2, 2, 3, OK, json!([["r", 1, ["<&>"]], ["r", 2, [1]]])),
+    ];
+    let r = run(LA, "serializable", &cyc);
+    let page = &r.pages[0];
+    assert_eq!(page.name, "elle-G2-item-1.svg");
+    assert!(page
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+    assert!(page.text.starts_with("<svg") && page.text.contains(">rw<"));
+    assert!(page.text.contains("&lt;&amp;&gt;") && !page.text.contains("<&>"));
+    assert_eq!(page.text.matches("<rect x=").count(), 2);
 }

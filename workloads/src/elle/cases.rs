@@ -1,0 +1,76 @@
+//! Anomalies both workloads detect the same way, without the graph.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use super::graph::NO_ATOM;
+use super::history::{Atom, Mop, Status, Txns};
+use super::Findings;
+
+/// A key and the state of it a transaction read.
+type KeyState = (Atom, Vec<Atom>);
+
+/// lost-update (Elle's `lost-update-cases`): two or more committed transactions read
+/// the same state of a key before writing (appending to) it, so whichever committed
+/// later overwrote an update it never saw. Assumes written values are unique, as the
+/// generators make them.
+pub fn lost_update(t: &Txns, found: &mut Findings) {
+    // (key, state read) → transactions that read it and then wrote the key
+    let mut groups: HashMap<KeyState, Vec<u32>> = HashMap::new();
+    for (i, x) in t.txns.iter().enumerate() {
+        if x.status != Status::Ok {
+            continue;
+        }
+        let mut read: HashMap<Atom, Vec<Atom>> = HashMap::new();
+        let mut wrote: Vec<Atom> = Vec::new();
+        for mop in &x.mops {
+            match mop {
+                Mop::ReadList(k, list) => {
+                    read.entry(*k)
+                        .or_insert_with(|| list.clone().unwrap_or_default());
+                }
+                Mop::ReadReg(k, v) => {
+                    read.entry(*k).or_insert_with(|| vec![v.unwrap_or(NO_ATOM)]);
+                }
+                Mop::Write(k, _) => {
+                    if wrote.contains(k) {
+                        continue;
+                    }
+                    wrote.push(*k);
+                    if let Some(state) = read.get(k) {
+                        groups
+                            .entry((*k, state.clone()))
+                            .or_default()
+                            .push(i as u32);
+                    }
+                }
+            }
+        }
+    }
+    let mut cases: Vec<(KeyState, Vec<u32>)> =
+        groups.into_iter().filter(|(_, v)| v.len() > 1).collect();
+    cases.sort_unstable_by_key(|(_, txns)| txns[0]);
+    for ((k, state), txns) in cases {
+        let shown = if state == [NO_ATOM] {
+            "nil".to_string()
+        } else {
+            t.atoms.list(&state)
+        };
+        let names: Vec<String> = txns.iter().map(|&x| found.describe(t, x)).collect();
+        let sentence = format!(
+            "{} committed transactions read key {} as {shown} and then each wrote it, so all but one of their updates were lost: {}",
+            txns.len(),
+            t.atoms.name(k),
+            names.join("; ")
+        );
+        let value = if state == [NO_ATOM] {
+            serde_json::Value::Null
+        } else {
+            found.atoms(t, &state)
+        };
+        let ops: Vec<_> = txns.iter().map(|&x| found.op(t, x)).collect();
+        let ex = json!({"key": found.atom(t, k), "value": value, "txns": ops});
+        found.add("lost-update", ex, sentence);
+    }
+}
