@@ -160,7 +160,7 @@ fn reading_an_intermediate_write_is_g1b_under_read_committed() {
 #[test]
 fn committing_a_stale_snapshot_blindly_loses_updates() {
     let run = txn(
-        "txn-list-append",
+        "txn-rw-register",
         s(&fixture("txn_lost_update.py")),
         "--node-count 1 --time-limit 4 --rate 200 --concurrency 2n --seed 68",
     );
