@@ -30,7 +30,8 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// (history, indices of txns whose appends were marked failed, stale reads injected)
+/// A history of `txns` transactions; with `inject`, every 200,000 txns one whose
+/// appends were read is marked failed (G1a) and one read skew (G-single) is added.
 fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     const PROCS: usize = 10;
@@ -41,32 +42,49 @@ fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
     let mut state: std::collections::HashMap<u64, Vec<u64>> = Default::default();
     let mut events: Vec<(u64, Op)> = Vec::with_capacity(txns * 2);
     let total_weight = (1u64 << KEYS) - 1;
+    let mut skew: Option<(u64, u64)> = None;
     for i in 0..txns {
-        let len = rng.gen_range(1..=4);
-        let mut invoked = Vec::with_capacity(len);
-        let mut completed = Vec::with_capacity(len);
+        // (is read, key slot) per micro-op; the injected read skew is a writer of
+        // two keys followed by a reader that sees one write and not the other
+        let skew_writer = inject && i % 200_000 == 5000;
+        let plan: Vec<(bool, usize)> = if skew_writer {
+            vec![(false, KEYS - 1), (false, KEYS - 2)]
+        } else if skew.is_some() {
+            vec![(true, KEYS - 1), (true, KEYS - 2)]
+        } else {
+            (0..rng.gen_range(1..=4))
+                .map(|_| {
+                    let mut pick = rng.gen_range(0..total_weight);
+                    let mut slot = 0;
+                    while pick >= 1 << slot {
+                        pick -= 1 << slot;
+                        slot += 1;
+                    }
+                    (rng.gen_bool(0.5), slot)
+                })
+                .collect()
+        };
+        let reader = skew.take();
+        let mut invoked = Vec::with_capacity(plan.len());
+        let mut completed = Vec::with_capacity(plan.len());
         let mut wrote_failed = false;
         let fail = inject && i % 200_000 == 1000;
-        let stale = inject && i % 200_000 == 5000;
-        for _ in 0..len {
-            let mut pick = rng.gen_range(0..total_weight);
-            let mut slot = 0;
-            while pick >= 1 << slot {
-                pick -= 1 << slot;
-                slot += 1;
-            }
-            let k = active[slot];
+        for (n, (read, slot)) in plan.into_iter().enumerate() {
+            let k = match reader {
+                Some(keys) => [keys.0, keys.1][n],
+                None => active[slot],
+            };
             let list = state.entry(k).or_default();
-            if rng.gen_bool(0.5) {
+            if read {
                 invoked.push(json!(["r", k, null]));
                 let mut seen = list.clone();
-                if stale && !seen.is_empty() {
+                if reader.is_some() && n == 1 {
                     seen.pop();
                 }
                 completed.push(json!([
                     "r",
                     k,
-                    if list.is_empty() && !stale {
+                    if seen.is_empty() {
                         Value::Null
                     } else {
                         json!(seen)
@@ -83,6 +101,12 @@ fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
                     next_key += 1;
                 }
             }
+        }
+        if skew_writer {
+            skew = Some((
+                invoked[0][1].as_u64().unwrap(),
+                invoked[1][1].as_u64().unwrap(),
+            ));
         }
         let p = (i % PROCS) as u64;
         let start = 10 * i as u64;

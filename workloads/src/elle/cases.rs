@@ -1,11 +1,9 @@
 //! Anomalies both workloads detect the same way, without the graph.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 
 use super::graph::NO_ATOM;
-use super::history::{Atom, Mop, Status, Txns};
+use super::history::{repeats_a_key, Atom, FastMap, Mop, Status, Txns};
 use super::Findings;
 
 /// A key and the state of it a transaction read.
@@ -17,12 +15,12 @@ type KeyState = (Atom, Vec<Atom>);
 /// generators make them.
 pub fn lost_update(t: &Txns, found: &mut Findings) {
     // (key, state read) → transactions that read it and then wrote the key
-    let mut groups: HashMap<KeyState, Vec<u32>> = HashMap::new();
+    let mut groups: FastMap<KeyState, Vec<u32>> = FastMap::default();
     for (i, x) in t.txns.iter().enumerate() {
-        if x.status != Status::Ok {
+        if x.status != Status::Ok || !repeats_a_key(&x.mops) {
             continue;
         }
-        let mut read: HashMap<Atom, Vec<Atom>> = HashMap::new();
+        let mut read: FastMap<Atom, Vec<Atom>> = FastMap::default();
         let mut wrote: Vec<Atom> = Vec::new();
         for mop in &x.mops {
             match mop {
