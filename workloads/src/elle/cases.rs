@@ -72,3 +72,34 @@ pub fn lost_update(t: &Txns, found: &mut Findings) {
         found.add("lost-update", ex, sentence);
     }
 }
+
+/// future-read (Elle's list-append `op-future-read-case`): a committed transaction
+/// read, in a key, an element it only appends later in the same transaction.
+pub fn future_read(t: &Txns, found: &mut Findings) {
+    for (i, x) in t.txns.iter().enumerate() {
+        if x.status != Status::Ok || !repeats_a_key(&x.mops) {
+            continue;
+        }
+        for (at, mop) in x.mops.iter().enumerate() {
+            let Mop::Write(k, v) = *mop else { continue };
+            let earlier = x.mops[..at].iter().find(|m| match m {
+                Mop::ReadList(k2, Some(list)) => *k2 == k && list.contains(&v),
+                _ => false,
+            });
+            let Some(Mop::ReadList(_, Some(list))) = earlier else {
+                continue;
+            };
+            let i = i as u32;
+            let sentence = format!(
+                "{} read {} of key {}, which includes {}, an element it only appends later in the same transaction",
+                found.label(t, i),
+                t.atoms.list(list),
+                t.atoms.name(k),
+                t.atoms.name(v)
+            );
+            let ex = json!({"op": found.op(t, i), "mop": ["r", found.atom(t, k), found.atoms(t, list)], "element": found.atom(t, v)});
+            found.add("future-read", ex, sentence);
+            break;
+        }
+    }
+}

@@ -52,6 +52,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
     let mut steps = 0usize;
     internal(t, found);
     super::cases::lost_update(t, found);
+    super::cases::future_read(t, found);
     // longest read per key
     let mut longest: FastMap<Atom, (u32, &[Atom])> = FastMap::default();
     for (i, k, list) in reads(t) {
