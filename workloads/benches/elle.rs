@@ -43,6 +43,7 @@ fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
     let mut events: Vec<(u64, Op)> = Vec::with_capacity(txns * 2);
     let total_weight = (1u64 << KEYS) - 1;
     let mut skew: Option<(u64, u64)> = None;
+    let mut confirm: Option<(u64, u64)> = None;
     for i in 0..txns {
         // (is read, key slot) per micro-op; the injected read skew is a writer of
         // two keys followed by a reader that sees one write and not the other
@@ -51,6 +52,8 @@ fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
             vec![(false, KEYS - 1), (false, KEYS - 2)]
         } else if skew.is_some() {
             vec![(true, KEYS - 1), (true, KEYS - 2)]
+        } else if confirm.is_some() {
+            vec![(true, KEYS - 2)]
         } else {
             (0..rng.gen_range(1..=4))
                 .map(|_| {
@@ -64,13 +67,19 @@ fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
                 })
                 .collect()
         };
+        // the reader misses the writer's append to the second key; the txn after it
+        // reads that key in full, so the version order shows what was missed
+        let confirmer = confirm.take();
         let reader = skew.take();
+        if let Some(keys) = reader {
+            confirm = Some((keys.1, keys.1));
+        }
         let mut invoked = Vec::with_capacity(plan.len());
         let mut completed = Vec::with_capacity(plan.len());
         let mut wrote_failed = false;
         let fail = inject && i % 200_000 == 1000;
         for (n, (read, slot)) in plan.into_iter().enumerate() {
-            let k = match reader {
+            let k = match reader.or(confirmer) {
                 Some(keys) => [keys.0, keys.1][n],
                 None => active[slot],
             };
@@ -109,8 +118,8 @@ fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
             ));
         }
         let p = (i % PROCS) as u64;
-        let start = 10 * i as u64;
-        let end = start + 5 + rng.gen_range(0..50);
+        let start = 10_000 * i as u64;
+        let end = start + 5_000 + rng.gen_range(0..50_000);
         let kind = if wrote_failed {
             OpType::Fail
         } else {
@@ -186,6 +195,11 @@ fn main() {
             result.valid,
             types
         );
+        if std::env::var("ELLE_BENCH_FINDINGS").is_ok() {
+            for f in &result.findings {
+                println!("          {}", straum_workloads::quote::abridge_to(f, 400));
+            }
+        }
         for line in &result.headline {
             println!("          {line}");
         }
