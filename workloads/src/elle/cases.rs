@@ -1,11 +1,9 @@
 //! Anomalies both workloads detect the same way, without the graph.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 
 use super::graph::NO_ATOM;
-use super::history::{Atom, Mop, Status, Txns};
+use super::history::{repeats_a_key, Atom, FastMap, Mop, Status, Txns};
 use super::Findings;
 
 /// A key and the state of it a transaction read.
@@ -17,12 +15,12 @@ type KeyState = (Atom, Vec<Atom>);
 /// generators make them.
 pub fn lost_update(t: &Txns, found: &mut Findings) {
     // (key, state read) → transactions that read it and then wrote the key
-    let mut groups: HashMap<KeyState, Vec<u32>> = HashMap::new();
+    let mut groups: FastMap<KeyState, Vec<u32>> = FastMap::default();
     for (i, x) in t.txns.iter().enumerate() {
-        if x.status != Status::Ok {
+        if x.status != Status::Ok || !repeats_a_key(&x.mops) {
             continue;
         }
-        let mut read: HashMap<Atom, Vec<Atom>> = HashMap::new();
+        let mut read: FastMap<Atom, Vec<Atom>> = FastMap::default();
         let mut wrote: Vec<Atom> = Vec::new();
         for mop in &x.mops {
             match mop {
@@ -72,5 +70,36 @@ pub fn lost_update(t: &Txns, found: &mut Findings) {
         let ops: Vec<_> = txns.iter().map(|&x| found.op(t, x)).collect();
         let ex = json!({"key": found.atom(t, k), "value": value, "txns": ops});
         found.add("lost-update", ex, sentence);
+    }
+}
+
+/// future-read (Elle's list-append `op-future-read-case`): a committed transaction
+/// read, in a key, an element it only appends later in the same transaction.
+pub fn future_read(t: &Txns, found: &mut Findings) {
+    for (i, x) in t.txns.iter().enumerate() {
+        if x.status != Status::Ok || !repeats_a_key(&x.mops) {
+            continue;
+        }
+        for (at, mop) in x.mops.iter().enumerate() {
+            let Mop::Write(k, v) = *mop else { continue };
+            let earlier = x.mops[..at].iter().find(|m| match m {
+                Mop::ReadList(k2, Some(list)) => *k2 == k && list.contains(&v),
+                _ => false,
+            });
+            let Some(Mop::ReadList(_, Some(list))) = earlier else {
+                continue;
+            };
+            let i = i as u32;
+            let sentence = format!(
+                "{} read {} of key {}, which includes {}, an element it only appends later in the same transaction",
+                found.label(t, i),
+                t.atoms.list(list),
+                t.atoms.name(k),
+                t.atoms.name(v)
+            );
+            let ex = json!({"op": found.op(t, i), "mop": ["r", found.atom(t, k), found.atoms(t, list)], "element": found.atom(t, v)});
+            found.add("future-read", ex, sentence);
+            break;
+        }
     }
 }

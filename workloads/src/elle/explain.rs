@@ -161,7 +161,7 @@ impl<'a> Findings<'a> {
             .map(|(e, _)| self.label(t, e.from))
             .collect();
         let sentence = format!(
-            "{name}: a cycle of {} transactions, {}: {}. Transactions: {}",
+            "a cycle of {} transactions, {}: {}. Transactions: {}",
             names.len(),
             names.join(" → "),
             sentences.join("; "),

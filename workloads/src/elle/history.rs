@@ -3,11 +3,51 @@
 //! their JSON text, never through floating point).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::Value;
 
 use super::TxnKind;
 use crate::{Op, OpType, Process};
+
+/// A fast, non-cryptographic hasher for the checker's integer-keyed maps (the
+/// multiply-rotate hash rustc uses); inputs are ids, not attacker-chosen.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map with [`FxHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// An interned key or value.
 pub type Atom = u32;
@@ -32,6 +72,21 @@ pub enum Mop {
     ReadList(Atom, Option<Vec<Atom>>),
     /// A register read: the value (`None` for `null`, the initial state).
     ReadReg(Atom, Option<Atom>),
+}
+
+impl Mop {
+    /// The key the micro-op touches.
+    pub fn key(&self) -> Atom {
+        match self {
+            Mop::Write(k, _) | Mop::ReadList(k, _) | Mop::ReadReg(k, _) => *k,
+        }
+    }
+}
+
+/// True when some key is touched by more than one of `mops` (only then can a
+/// transaction contradict itself or read-then-write a key).
+pub fn repeats_a_key(mops: &[Mop]) -> bool {
+    (1..mops.len()).any(|j| mops[..j].iter().any(|m| m.key() == mops[j].key()))
 }
 
 /// One transaction.
@@ -61,8 +116,8 @@ enum Name {
 /// Interns JSON scalars: integers that fit an i64 by value, anything else by text.
 #[derive(Debug, Default)]
 pub struct Interner {
-    ints: HashMap<i64, Atom>,
-    texts: HashMap<String, Atom>,
+    ints: FastMap<i64, Atom>,
+    texts: FastMap<String, Atom>,
     names: Vec<Name>,
 }
 
@@ -173,7 +228,7 @@ fn decode(
 /// not decode is counted and falls back to its invocation as `info`.
 pub fn transactions(history: &[Op], kind: TxnKind) -> Txns {
     let mut t = Txns::default();
-    let mut open: HashMap<u64, (usize, u64)> = HashMap::new();
+    let mut open: FastMap<u64, (usize, u64)> = FastMap::default();
     let mut note = |t: &mut Txns, what: String| {
         t.malformed_count += 1;
         if t.malformed.len() < 8 {

@@ -4,20 +4,18 @@
 //! G1a (aborted read), G1b (intermediate read), internal, duplicate-elements and
 //! garbage-read (an element nobody appended).
 
-use std::collections::HashMap;
-
 use serde_json::json;
 
 use super::graph::{kind, Edge, NO_ATOM};
-use super::history::{Atom, Mop, Status, Txns};
+use super::history::{repeats_a_key, Atom, FastMap, Mop, Status, Txns};
 use super::{Deadline, Findings};
 
 /// Who appended each (key, value): `Some(txn)`, or `None` when several did (then no
 /// edge relies on it).
-type Writers = HashMap<(Atom, Atom), Option<u32>>;
+type Writers = FastMap<(Atom, Atom), Option<u32>>;
 
 fn writers(t: &Txns, want: impl Fn(Status) -> bool) -> Writers {
-    let mut w: Writers = HashMap::new();
+    let mut w: Writers = FastMap::default();
     for (i, txn) in t.txns.iter().enumerate() {
         if !want(txn.status) {
             continue;
@@ -54,8 +52,9 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
     let mut steps = 0usize;
     internal(t, found);
     super::cases::lost_update(t, found);
+    super::cases::future_read(t, found);
     // longest read per key
-    let mut longest: HashMap<Atom, (u32, &[Atom])> = HashMap::new();
+    let mut longest: FastMap<Atom, (u32, &[Atom])> = FastMap::default();
     for (i, k, list) in reads(t) {
         steps += 1;
         if deadline.over(steps) {
@@ -77,7 +76,8 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         if order[..list.len()] != *list && broken.insert(k) {
             let sentence = format!(
                 "{} read {} of key {}, and {} read {}: neither is a prefix of the other, so no single order of appends explains both",
-                found.label(t, i), t.atoms.list(list), t.atoms.name(k), found.label(t, j), t.atoms.list(order)
+                found.label(t, i), t.atoms.list(list),
+                t.atoms.name(k), found.label(t, j), t.atoms.list(order)
             );
             let ex = json!({"key": found.atom(t, k), "values": [found.atoms(t, list), found.atoms(t, order)], "ops": [found.op(t, i), found.op(t, j)]});
             found.add("incompatible-order", ex, sentence);
@@ -193,37 +193,45 @@ fn check_elements(
     k: Atom,
     list: &[Atom],
 ) {
-    let key = t.atoms.name(k);
-    if list.len() > 1 {
+    let key = || t.atoms.name(k);
+    let repeated = if list.len() <= 32 {
+        (1..list.len()).find_map(|j| list[..j].contains(&list[j]).then_some(list[j]))
+    } else {
         let mut sorted = list.to_vec();
         sorted.sort_unstable();
-        if let Some(d) = sorted.windows(2).find(|p| p[0] == p[1]) {
-            let sentence = format!(
-                "{} read {} of key {key}, which holds {} more than once",
-                found.label(t, i),
-                t.atoms.list(list),
-                t.atoms.name(d[0])
-            );
-            let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "value": found.atoms(t, list), "duplicate": found.atom(t, d[0])});
-            found.add("duplicate-elements", ex, sentence);
-        }
+        sorted.windows(2).find(|p| p[0] == p[1]).map(|p| p[0])
+    };
+    if let Some(d) = repeated {
+        let sentence = format!(
+            "{} read {} of key {}, which holds {} more than once",
+            found.label(t, i),
+            t.atoms.list(list),
+            key(),
+            t.atoms.name(d)
+        );
+        let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "value": found.atoms(t, list), "duplicate": found.atom(t, d)});
+        found.add("duplicate-elements", ex, sentence);
     }
     for &e in list {
         match (possible.get(&(k, e)), failed.get(&(k, e))) {
             (None, Some(Some(w))) => {
-                let sentence =
-                    format!(
-                    "{} read {} of key {key}, including {}, which only {} appended, and it failed",
-                    found.label(t, i), t.atoms.list(list), t.atoms.name(e), found.label(t, *w)
+                let sentence = format!(
+                    "{} read {} of key {}, including {}, which only {} appended, and it failed",
+                    found.label(t, i),
+                    t.atoms.list(list),
+                    key(),
+                    t.atoms.name(e),
+                    found.label(t, *w)
                 );
                 let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "element": found.atom(t, e)});
                 found.add("G1a", ex, sentence);
             }
             (None, None) if !t.writes_incomplete => {
                 let sentence = format!(
-                    "{} read {} of key {key}, including {}, which no transaction appended",
+                    "{} read {} of key {}, including {}, which no transaction appended",
                     found.label(t, i),
                     t.atoms.list(list),
+                    key(),
                     t.atoms.name(e)
                 );
                 let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "element": found.atom(t, e)});
@@ -247,8 +255,9 @@ fn check_elements(
             Mop::Write(k2, v) if k2 == k && v == last => after = true,
             Mop::Write(k2, v) if k2 == k && after => {
                 let sentence = format!(
-                    "{} read {} of key {key}, ending in {}, an intermediate state of {}, which appended {} after it",
-                    found.label(t, i), t.atoms.list(list), t.atoms.name(last), found.label(t, *w), t.atoms.name(v)
+                    "{} read {} of key {}, ending in {}, an intermediate state of {}, which appended {} after it",
+                    found.label(t, i), t.atoms.list(list),
+                key(), t.atoms.name(last), found.label(t, *w), t.atoms.name(v)
                 );
                 let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "element": found.atom(t, last)});
                 found.add("G1b", ex, sentence);
@@ -263,11 +272,11 @@ fn check_elements(
 /// appends of that key.
 fn internal(t: &Txns, found: &mut Findings) {
     for (i, txn) in t.txns.iter().enumerate() {
-        if txn.status != Status::Ok || txn.mops.len() < 2 {
+        if txn.status != Status::Ok || !repeats_a_key(&txn.mops) {
             continue;
         }
         // key → (known full state?, expected state or suffix)
-        let mut state: HashMap<Atom, (bool, Vec<Atom>)> = HashMap::new();
+        let mut state: FastMap<Atom, (bool, Vec<Atom>)> = FastMap::default();
         for mop in &txn.mops {
             match mop {
                 Mop::Write(k, v) => state.entry(*k).or_insert((false, Vec::new())).1.push(*v),
@@ -287,7 +296,8 @@ fn internal(t: &Txns, found: &mut Findings) {
                             };
                             let sentence = format!(
                                 "{} read {} of key {}, but its own earlier operations on that key imply {shown}",
-                                found.label(t, i as u32), t.atoms.list(list), t.atoms.name(*k)
+                                found.label(t, i as u32), t.atoms.list(list),
+                t.atoms.name(*k)
                             );
                             let ex = json!({"op": found.op(t, i as u32), "key": found.atom(t, *k), "value": found.atoms(t, list), "expected": shown});
                             found.add("internal", ex, sentence);

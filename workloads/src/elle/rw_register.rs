@@ -6,12 +6,12 @@
 //! G1b, internal, lost-update, cyclic-versions and garbage-read (a value nobody
 //! wrote; Elle's register checker has no such check, but it is never a false alarm).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::json;
 
 use super::graph::{kind, Edge, NO_ATOM};
-use super::history::{Atom, Mop, Status, Txns};
+use super::history::{repeats_a_key, Atom, FastMap, Mop, Status, Txns};
 use super::{cases, Deadline, Findings};
 
 /// External reads (first access of the key is a read) and external writes (last
@@ -57,13 +57,13 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         .map(|x| (x.status == Status::Ok).then(|| ext(&x.mops)))
         .collect();
     // (key, value) → committed external writer; None when several wrote it
-    let mut writer: HashMap<(Atom, Atom), Option<u32>> = HashMap::new();
+    let mut writer: FastMap<(Atom, Atom), Option<u32>> = FastMap::default();
     // (key, value) → a failed writer; (key, value) → a writer that overwrote it
-    let mut failed: HashMap<(Atom, Atom), u32> = HashMap::new();
-    let mut intermediate: HashMap<(Atom, Atom), u32> = HashMap::new();
-    let mut writes: HashMap<(Atom, Atom), u32> = HashMap::new();
+    let mut failed: FastMap<(Atom, Atom), u32> = FastMap::default();
+    let mut intermediate: FastMap<(Atom, Atom), u32> = FastMap::default();
+    let mut writes: FastMap<(Atom, Atom), u32> = FastMap::default();
     for (i, x) in t.txns.iter().enumerate() {
-        let mut last: HashMap<Atom, Atom> = HashMap::new();
+        let mut last: FastMap<Atom, Atom> = FastMap::default();
         for mop in &x.mops {
             if let Mop::Write(k, v) = *mop {
                 if x.status == Status::Fail {
@@ -133,8 +133,8 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         }
     }
     // version graphs: value → successors, per key; nil is NO_ATOM
-    let mut versions: HashMap<Atom, HashMap<Atom, Vec<Atom>>> = HashMap::new();
-    let mut readers: HashMap<(Atom, Atom), Vec<u32>> = HashMap::new();
+    let mut versions: FastMap<Atom, FastMap<Atom, Vec<Atom>>> = FastMap::default();
+    let mut readers: FastMap<(Atom, Atom), Vec<u32>> = FastMap::default();
     let mut edges = Vec::new();
     for (i, e) in exts.iter().enumerate() {
         steps += 1;
@@ -234,8 +234,8 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
 }
 
 /// A cycle in one key's version graph, if any (iterative colouring DFS).
-fn version_cycle(graph: &HashMap<Atom, Vec<Atom>>) -> Option<Vec<Atom>> {
-    let mut colour: HashMap<Atom, u8> = HashMap::new();
+fn version_cycle(graph: &FastMap<Atom, Vec<Atom>>) -> Option<Vec<Atom>> {
+    let mut colour: FastMap<Atom, u8> = FastMap::default();
     let mut roots: Vec<Atom> = graph.keys().copied().collect();
     roots.sort_unstable();
     for root in roots {
@@ -272,10 +272,10 @@ fn version_cycle(graph: &HashMap<Atom, Vec<Atom>>) -> Option<Vec<Atom>> {
 /// read of that key.
 fn internal(t: &Txns, found: &mut Findings) {
     for (i, x) in t.txns.iter().enumerate() {
-        if x.status != Status::Ok || x.mops.len() < 2 {
+        if x.status != Status::Ok || !repeats_a_key(&x.mops) {
             continue;
         }
-        let mut state: HashMap<Atom, Option<Atom>> = HashMap::new();
+        let mut state: FastMap<Atom, Option<Atom>> = FastMap::default();
         for mop in &x.mops {
             match *mop {
                 Mop::Write(k, v) => {

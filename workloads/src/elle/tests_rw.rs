@@ -160,3 +160,22 @@ fn register_empty_graph_is_a_failure_not_unknown() {
     assert_eq!(r.valid, Validity::Invalid);
     assert_eq!(types(&r), ["empty-transaction-graph"]);
 }
+
+#[test]
+fn future_read_is_found() {
+    let future = [
+        (0, 0, 1, OK, json!([["r", 1, [1]], ["append", 1, 1]])),
+        (1, 2, 3, OK, json!([["r", 1, [1]]])),
+    ];
+    let r = run(LA, "read-committed", &future);
+    assert!(
+        types(&r).contains(&"future-read".to_string()),
+        "{:?}",
+        r.findings
+    );
+    let fine = [
+        (0, 0, 1, OK, json!([["append", 1, 1], ["r", 1, [1]]])),
+        (1, 2, 3, OK, json!([["r", 1, [1]]])),
+    ];
+    assert_eq!(run(LA, "strict-serializable", &fine).valid, Validity::Valid);
+}
