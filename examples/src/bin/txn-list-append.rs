@@ -12,17 +12,25 @@
 //! take effect in lin-kv's real-time order: strict serializability.
 //!
 //! A node runs one transaction at a time and queues the others, so its own
-//! transactions never conflict with each other. If lin-kv answers anything else (or a
-//! cas's fate is unknown) the client gets error 13, crash: indefinite, because the cas
-//! may have taken effect.
+//! transactions never conflict with each other. A read lin-kv has not answered within
+//! a second is sent again; a cas it has not answered, or any other answer, ends the
+//! transaction with error 13, crash: indefinite, because the cas may have taken
+//! effect.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
-use straum_node::{Body, Context, ErrorCode, Message, Node, RpcError};
+use straum_node::{Body, Context, ErrorCode, Message, Node, RpcError, TimerToken};
 
 /// The lin-kv key holding the whole database.
 const ROOT: &str = "root";
+/// How long the node waits for lin-kv before it gives up on a request.
+const SERVICE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the node looks for a request lin-kv has not answered.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+
+const CHECK_TIMER: TimerToken = 0;
 
 /// The transaction being run: the client's request, the root it read (`None` while
 /// the read is in flight) and the msg_id of the outstanding lin-kv request.
@@ -30,6 +38,8 @@ const ROOT: &str = "root";
 struct Running {
     request: Message,
     awaiting: u64,
+    /// When the outstanding lin-kv request was sent.
+    sent_at: Duration,
     /// The root read for this attempt and the completed micro-ops, once known.
     attempt: Option<(Value, Vec<Value>)>,
 }
@@ -98,6 +108,7 @@ impl ListAppend {
             self.running = Some(Running {
                 request,
                 awaiting,
+                sent_at: ctx.now(),
                 attempt: None,
             });
         }
@@ -136,6 +147,7 @@ impl ListAppend {
                             .with("to", to)
                             .with("create_if_not_exists", root.is_null());
                         running.awaiting = ctx.rpc("lin-kv", cas);
+                        running.sent_at = ctx.now();
                         running.attempt = Some((root, done));
                     }
                 }
@@ -148,6 +160,7 @@ impl ListAppend {
             (Some(_), "error", Some(22 | 20)) => {
                 running.attempt = None;
                 running.awaiting = ctx.rpc("lin-kv", Body::new("read").with("key", ROOT));
+                running.sent_at = ctx.now();
             }
             _ => {
                 let text = format!("lin-kv answered {:?} {code:?}", msg.body.kind);
@@ -157,7 +170,35 @@ impl ListAppend {
     }
 }
 
+impl ListAppend {
+    /// Resend a read lin-kv left unanswered; give up on an unanswered cas.
+    fn check_service_timeout(&mut self, ctx: &mut Context) {
+        let Some(running) = self.running.as_mut() else {
+            return;
+        };
+        if ctx.now().saturating_sub(running.sent_at) < SERVICE_TIMEOUT {
+            return;
+        }
+        if running.attempt.is_none() {
+            running.awaiting = ctx.rpc("lin-kv", Body::new("read").with("key", ROOT));
+            running.sent_at = ctx.now();
+        } else {
+            let text = "lin-kv did not answer the commit's cas; it may have taken effect";
+            self.finish(RpcError::new(ErrorCode::Crash, text).to_body(), ctx);
+        }
+    }
+}
+
 impl Node for ListAppend {
+    fn start(&mut self, ctx: &mut Context) {
+        ctx.set_timer(CHECK_EVERY, CHECK_TIMER);
+    }
+
+    fn tick(&mut self, _token: TimerToken, ctx: &mut Context) {
+        ctx.set_timer(CHECK_EVERY, CHECK_TIMER);
+        self.check_service_timeout(ctx);
+    }
+
     fn handle(&mut self, msg: Message, ctx: &mut Context) -> Result<(), RpcError> {
         if msg.src == "lin-kv" {
             self.on_service_reply(&msg, ctx);
@@ -293,6 +334,34 @@ mod tests {
                 .to_body()
                 .get_i64("code"),
             Some(12)
+        );
+    }
+
+    #[test]
+    fn an_unanswered_read_is_resent_and_an_unanswered_cas_is_indefinite() {
+        let (mut node, mut ctx) = (ListAppend::default(), ctx());
+        let txn = json!({"type": "txn", "msg_id": 1, "txn": [["append", 3, 1]]});
+        let first = step(&mut node, &mut ctx, msg("c1", txn));
+        ctx.set_now(Duration::from_millis(500));
+        node.tick(CHECK_TIMER, &mut ctx);
+        assert!(ctx.take_outbox().is_empty(), "not yet");
+        ctx.set_now(Duration::from_millis(1100));
+        node.tick(CHECK_TIMER, &mut ctx);
+        let again = ctx.take_outbox();
+        assert_eq!(again[0].body.kind, "read");
+        assert_ne!(again[0].body.msg_id, first[0].body.msg_id);
+        // A late answer to the first read is ignored.
+        let late = json!({"type": "read_ok", "value": {}, "in_reply_to": first[0].body.msg_id});
+        assert!(step(&mut node, &mut ctx, msg("lin-kv", late)).is_empty());
+        let read = json!({"type": "read_ok", "value": {}, "in_reply_to": again[0].body.msg_id});
+        let cas = step(&mut node, &mut ctx, msg("lin-kv", read));
+        assert_eq!(cas[0].body.kind, "cas");
+        ctx.set_now(Duration::from_millis(2200));
+        node.tick(CHECK_TIMER, &mut ctx);
+        let out = ctx.take_outbox();
+        assert_eq!(
+            (out[0].dest.as_str(), out[0].body.get_i64("code")),
+            ("c1", Some(13))
         );
     }
 }
