@@ -1,5 +1,6 @@
-//! `straum check`: the linearizability checker on history files, without a run.
-//! Reads straum's `history.jsonl` (lin-kv), Jepsen's EDN op maps one per line
+//! `straum check`: the linearizability checker on history files, without a run
+//! (and, with `--model list-append|rw-register`, the transaction checker of
+//! [`crate::check_txn`]). Reads straum's `history.jsonl` (lin-kv), Jepsen's EDN op maps one per line
 //! (Porcupine's `test_data/kv/*.txt`) and Jepsen's log lines (Porcupine's
 //! `test_data/jepsen/etcd_*.log`), prints a verdict per file and exits like `test`.
 
@@ -7,22 +8,30 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use straum_workloads::elle::TxnKind;
 use straum_workloads::linearizable::{
     self, formats, CasRegister, CheckOptions, Clock, KvModel, Report,
 };
 use straum_workloads::quote::abridge_to;
 use straum_workloads::Validity;
 
+use crate::check_txn;
 use crate::finish::{EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID};
 use crate::runner::EXIT_BAD_ARGUMENTS;
 
 /// Flags of `straum check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// The model: `cas-register` (lin-kv histories, Jepsen etcd logs) or `kv`
-    /// (Porcupine's get/put/append EDN files). Default: the one the file's format needs.
+    /// The model: `cas-register` (lin-kv histories, Jepsen etcd logs), `kv`
+    /// (Porcupine's get/put/append EDN files), or `list-append` / `rw-register`
+    /// (transactional histories, checked like Elle). Default: the one the file's
+    /// format needs.
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+    /// For `list-append` / `rw-register`: the consistency models to check, in Elle's
+    /// names (Maelstrom's `--consistency-models`). Default: strict-serializable.
+    #[arg(long, value_name = "MODELS")]
+    pub consistency_models: Option<String>,
     /// Seconds the whole check of one file may take before its unfinished keys are
     /// unknown.
     #[arg(long, default_value = "60", value_name = "SECONDS")]
@@ -64,9 +73,10 @@ impl Format {
 /// Run `straum check`; the exit code is 1 if any file is invalid, else 2 if any is
 /// unknown, else 0; 254 for unreadable input.
 pub fn run(args: &CheckArgs) -> i32 {
+    let txn = args.model.as_deref().and_then(check_txn::txn_kind);
     if let Some(model) = &args.model {
-        if model != "cas-register" && model != "kv" {
-            eprintln!("straum check: unknown --model {model:?}; expected cas-register or kv");
+        if model != "cas-register" && model != "kv" && txn.is_none() {
+            eprintln!("straum check: unknown --model {model:?}; expected cas-register, kv, list-append or rw-register");
             return EXIT_BAD_ARGUMENTS;
         }
     }
@@ -74,6 +84,13 @@ pub fn run(args: &CheckArgs) -> i32 {
         eprintln!("straum check: --checker-timeout must be a positive number of seconds");
         return EXIT_BAD_ARGUMENTS;
     };
+    if let Some(kind) = txn {
+        return run_txn(args, kind, timeout);
+    }
+    if args.consistency_models.is_some() {
+        eprintln!("straum check: --consistency-models needs --model list-append or rw-register");
+        return EXIT_BAD_ARGUMENTS;
+    }
     let options = CheckOptions {
         timeout: Some(timeout),
         ..CheckOptions::default()
@@ -91,6 +108,34 @@ pub fn run(args: &CheckArgs) -> i32 {
             }
         }
     }
+    exit_code(verdicts)
+}
+
+fn run_txn(args: &CheckArgs, kind: TxnKind, timeout: Duration) -> i32 {
+    let options = match check_txn::options(args.consistency_models.as_deref(), timeout) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("straum check: --consistency-models: {e}");
+            return EXIT_BAD_ARGUMENTS;
+        }
+    };
+    let mut verdicts = Vec::new();
+    for file in &args.files {
+        match check_txn::check_file(file, kind, &options) {
+            Ok(result) => {
+                check_txn::print_result(file, &result);
+                verdicts.push(result.valid);
+            }
+            Err(e) => {
+                eprintln!("straum check: {e}");
+                return EXIT_BAD_ARGUMENTS;
+            }
+        }
+    }
+    exit_code(verdicts)
+}
+
+fn exit_code(verdicts: Vec<Validity>) -> i32 {
     match Validity::combine(verdicts) {
         Validity::Valid => EXIT_VALID,
         Validity::Invalid => EXIT_INVALID,

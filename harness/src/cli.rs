@@ -308,6 +308,8 @@ impl TestArgs {
             concurrency,
             key_count: self.key_count,
             max_writes_per_key: Some(self.max_writes_per_key),
+            max_txn_length: Some(self.max_txn_length),
+            consistency_models: self.consistency_models.clone(),
             topology: self.topology.clone(),
             node_ids: node_ids.clone(),
             checker_timeout: Duration::try_from_secs_f64(self.checker_timeout).ok(),
@@ -360,6 +362,8 @@ impl TestArgs {
             test_count: self.test_count,
             key_count: self.key_count,
             max_writes_per_key: self.max_writes_per_key,
+            max_txn_length: self.max_txn_length,
+            consistency_models: self.consistency_models,
             topology: self.topology.clone(),
             command_line,
         })
@@ -474,6 +478,44 @@ mod tests {
             .iter()
             .any(|e| e.contains("unknown fault \"explode\"")));
         assert!(errors.iter().any(|e| e.contains("star")));
+    }
+
+    #[test]
+    fn transactional_options_reach_the_workload() {
+        let config = parse(&[
+            "-w",
+            "txn-rw-register",
+            "--bin",
+            "x",
+            "--consistency-models",
+            "read-committed",
+            "--max-txn-length",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(config.consistency_models.as_deref(), Some("read-committed"));
+        assert_eq!(config.max_txn_length, 2);
+        let errors = parse(&[
+            "-w",
+            "txn-list-append",
+            "--bin",
+            "x",
+            "--consistency-models",
+            "serializable,bogus",
+        ])
+        .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("--consistency-models") && errors[0].contains("\"bogus\""));
+        let errors = parse(&[
+            "-w",
+            "txn-list-append",
+            "--bin",
+            "x",
+            "--max-txn-length",
+            "0",
+        ])
+        .unwrap_err();
+        assert!(errors[0].contains("--max-txn-length must be at least 1"));
     }
 
     #[test]

@@ -66,6 +66,10 @@ pub struct TestConfig {
     pub topology: String,
     /// `--max-writes-per-key`.
     pub max_writes_per_key: usize,
+    /// `--max-txn-length`.
+    pub max_txn_length: usize,
+    /// `--consistency-models` as given.
+    pub consistency_models: Option<String>,
     /// The command line as typed, for the reproduce line.
     pub command_line: Vec<String>,
 }

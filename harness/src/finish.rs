@@ -48,6 +48,12 @@ pub struct RunRecord {
     pub key_count: Option<usize>,
     /// `--max-writes-per-key`.
     pub max_writes_per_key: usize,
+    /// `--max-txn-length` (absent in records of older runs).
+    #[serde(default)]
+    pub max_txn_length: Option<usize>,
+    /// `--consistency-models` as given (absent when not given, and in older records).
+    #[serde(default)]
+    pub consistency_models: Option<String>,
     /// `--checker-timeout` in seconds (absent in records of older runs).
     #[serde(default)]
     pub checker_timeout_secs: Option<f64>,
@@ -87,6 +93,8 @@ impl RunRecord {
             concurrency: self.concurrency,
             key_count: self.key_count,
             max_writes_per_key: Some(self.max_writes_per_key),
+            max_txn_length: self.max_txn_length,
+            consistency_models: self.consistency_models.clone(),
             topology: self.topology.clone(),
             node_ids: self.node_ids.clone(),
             checker_timeout: self

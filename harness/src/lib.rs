@@ -16,6 +16,7 @@
 pub mod analysis;
 pub mod backend;
 pub mod check;
+pub mod check_txn;
 pub mod cli;
 pub mod config;
 pub mod edn;

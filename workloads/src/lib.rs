@@ -9,6 +9,7 @@ pub mod broadcast;
 pub mod checkers;
 pub mod counter;
 pub mod echo;
+pub mod elle;
 pub mod g_set;
 pub mod history;
 pub mod kafka;
@@ -18,6 +19,7 @@ pub mod quote;
 pub mod rpc;
 pub mod set_full;
 pub mod topology;
+pub mod txn;
 pub mod unique_ids;
 mod verdict;
 mod workload;
@@ -71,10 +73,18 @@ pub const REGISTRY: &[WorkloadEntry] = &[
         name: "lin-kv",
         build: lin_kv::build,
     },
+    WorkloadEntry {
+        name: "txn-list-append",
+        build: txn::build_list_append,
+    },
+    WorkloadEntry {
+        name: "txn-rw-register",
+        build: txn::build_rw_register,
+    },
 ];
 
 /// Workload names Maelstrom accepts that straum does not run yet.
-pub const PLANNED: &[&str] = &["txn-list-append", "txn-rw-register"];
+pub const PLANNED: &[&str] = &[];
 
 /// Build the workload called `name`, or explain why there is none (unknown name,
 /// or options the workload rejects).

@@ -25,6 +25,11 @@ pub struct WorkloadOptions {
     /// Time limit for a checker that searches (`--checker-timeout`); `None` for the
     /// checker's own default.
     pub checker_timeout: Option<std::time::Duration>,
+    /// Consistency models for transactional checkers, as given to
+    /// `--consistency-models` (comma separated); `None` for the workload's default.
+    pub consistency_models: Option<String>,
+    /// Longest transaction, in micro-ops (`--max-txn-length`); `None` for the default.
+    pub max_txn_length: Option<usize>,
 }
 
 /// What happened to a message in the network, as the harness journals it.

@@ -228,10 +228,96 @@ enum Edn {
     Keyword(String),
     Str(String),
     Int(i64),
+    /// An integer too large for an i64, as written.
+    BigInt(String),
     Nil,
+    Bool(bool),
+    /// `[…]` or `(…)`.
+    Vector(Vec<Edn>),
 }
 
-/// Parse a one-line EDN map of keywords to keywords, strings, integers or nil.
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+/// Nesting deeper than this is refused rather than risking the stack.
+const MAX_EDN_DEPTH: usize = 64;
+
+fn skip_blank(chars: &mut Chars) {
+    while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+        chars.next();
+    }
+}
+
+/// One EDN value after its first character `c`.
+fn edn_value(c: char, chars: &mut Chars, depth: usize) -> Result<Edn, String> {
+    Ok(match c {
+        '"' => {
+            let mut s = String::new();
+            loop {
+                match chars.next() {
+                    None => return Err("expected a closing \" in a string".to_string()),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some('n') => s.push('\n'),
+                        Some('t') => s.push('\t'),
+                        Some(c) => s.push(c),
+                        None => return Err("expected a character after \\".to_string()),
+                    },
+                    Some(c) => s.push(c),
+                }
+            }
+            Edn::Str(s)
+        }
+        '[' | '(' => {
+            if depth >= MAX_EDN_DEPTH {
+                return Err(format!("nested deeper than {MAX_EDN_DEPTH} levels"));
+            }
+            let close = if c == '[' { ']' } else { ')' };
+            let mut items = Vec::new();
+            loop {
+                skip_blank(chars);
+                match chars.next() {
+                    None => return Err(format!("expected {close} to close a {c}")),
+                    Some(d) if d == close => break,
+                    Some(d) => items.push(edn_value(d, chars, depth + 1)?),
+                }
+            }
+            Edn::Vector(items)
+        }
+        c => {
+            let mut word = String::from(c);
+            while chars.peek().is_some_and(|c| {
+                !c.is_whitespace() && !matches!(c, ',' | '}' | ']' | ')' | '[' | '(' | '"')
+            }) {
+                word.push(chars.next().unwrap());
+            }
+            if let Some(name) = word.strip_prefix(':') {
+                Edn::Keyword(name.to_string())
+            } else if word == "nil" {
+                Edn::Nil
+            } else if word == "true" || word == "false" {
+                Edn::Bool(word == "true")
+            } else if let Ok(i) = word.parse() {
+                Edn::Int(i)
+            } else if let Some(digits) = big_integer(&word) {
+                Edn::BigInt(digits)
+            } else {
+                return Err(format!(
+                    "expected a keyword, string, integer, vector or nil, got {word:?}"
+                ));
+            }
+        }
+    })
+}
+
+/// `123456789012345678901234567890` or `…N` (Clojure's bigint suffix) as digits.
+fn big_integer(word: &str) -> Option<String> {
+    let digits = word.strip_suffix('N').unwrap_or(word);
+    let body = digits.strip_prefix('-').unwrap_or(digits);
+    (!body.is_empty() && body.bytes().all(|b| b.is_ascii_digit())).then(|| digits.to_string())
+}
+
+/// Parse a one-line EDN map of keywords to keywords, strings, integers, booleans,
+/// nil or vectors of those.
 fn edn_map(line: &str) -> Result<Vec<(String, Edn)>, String> {
     let mut chars = line.trim().chars().peekable();
     if chars.next() != Some('{') {
@@ -240,9 +326,7 @@ fn edn_map(line: &str) -> Result<Vec<(String, Edn)>, String> {
     let mut pairs = Vec::new();
     let mut key: Option<String> = None;
     loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
-            chars.next();
-        }
+        skip_blank(&mut chars);
         let value = match chars.next() {
             None => return Err("expected } at the end of the map".to_string()),
             Some('}') => {
@@ -251,43 +335,7 @@ fn edn_map(line: &str) -> Result<Vec<(String, Edn)>, String> {
                 }
                 break;
             }
-            Some('"') => {
-                let mut s = String::new();
-                loop {
-                    match chars.next() {
-                        None => return Err("expected a closing \" in a string".to_string()),
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some('n') => s.push('\n'),
-                            Some('t') => s.push('\t'),
-                            Some(c) => s.push(c),
-                            None => return Err("expected a character after \\".to_string()),
-                        },
-                        Some(c) => s.push(c),
-                    }
-                }
-                Edn::Str(s)
-            }
-            Some(c) => {
-                let mut word = String::from(c);
-                while chars
-                    .peek()
-                    .is_some_and(|c| !c.is_whitespace() && !matches!(c, ',' | '}'))
-                {
-                    word.push(chars.next().unwrap());
-                }
-                if let Some(name) = word.strip_prefix(':') {
-                    Edn::Keyword(name.to_string())
-                } else if word == "nil" {
-                    Edn::Nil
-                } else if let Ok(i) = word.parse() {
-                    Edn::Int(i)
-                } else {
-                    return Err(format!(
-                        "expected a keyword, string, integer or nil, got {word:?}"
-                    ));
-                }
-            }
+            Some(c) => edn_value(c, &mut chars, 0)?,
         };
         match key.take() {
             None => match value {
@@ -301,6 +349,90 @@ fn edn_map(line: &str) -> Result<Vec<(String, Edn)>, String> {
         return Err("expected nothing after the map".to_string());
     }
     Ok(pairs)
+}
+
+/// An EDN value as JSON: keywords become their names, big integers exact numbers.
+fn edn_json(value: &Edn) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Edn::Keyword(k) => Value::String(k.clone()),
+        Edn::Str(s) => Value::String(s.clone()),
+        Edn::Int(i) => Value::from(*i),
+        Edn::BigInt(digits) => serde_json::from_str(digits).unwrap_or(Value::Null),
+        Edn::Nil => Value::Null,
+        Edn::Bool(b) => Value::Bool(*b),
+        Edn::Vector(items) => Value::Array(items.iter().map(edn_json).collect()),
+    }
+}
+
+/// Parse Jepsen/Elle EDN op maps, one per line (`{:type :ok, :f :txn, :value
+/// [[:append 1 2] [:r 1 [1 2]]], :process 0, :index 1}`), into straum ops, each with
+/// its 1-based line: keywords become strings (`:append` → `"append"`), `:process
+/// :nemesis` the nemesis; `:time` (ns) and `:index` default to the op's position.
+/// Blank lines are skipped.
+pub fn parse_edn_ops(text: &str) -> Result<Vec<(usize, Op)>, ParseError> {
+    use crate::history::{OpType, Process};
+    let mut ops = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = n + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let map = edn_map(raw).map_err(|m| error(line, m))?;
+        let field = |name: &str| map.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let kind = match field("type") {
+            Some(Edn::Keyword(t)) => match t.as_str() {
+                "invoke" => OpType::Invoke,
+                "ok" => OpType::Ok,
+                "fail" => OpType::Fail,
+                "info" => OpType::Info,
+                other => return Err(error(line, format!("unknown :type :{other}"))),
+            },
+            other => {
+                return Err(error(
+                    line,
+                    format!("expected :type <keyword>, got {other:?}"),
+                ))
+            }
+        };
+        let process = match field("process") {
+            Some(Edn::Int(p)) if *p >= 0 => Process::Client(*p as u64),
+            Some(Edn::Keyword(k)) if k == "nemesis" => Process::Nemesis,
+            other => {
+                return Err(error(
+                    line,
+                    format!("expected :process <integer> or :nemesis, got {other:?}"),
+                ))
+            }
+        };
+        let f = match field("f") {
+            Some(Edn::Keyword(f) | Edn::Str(f)) => f.clone(),
+            other => return Err(error(line, format!("expected :f <keyword>, got {other:?}"))),
+        };
+        let position = ops.len() as u64;
+        let number = |name: &str| match field(name) {
+            None | Some(Edn::Nil) => Ok(None),
+            Some(Edn::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(other) => Err(error(
+                line,
+                format!("expected :{name} <non-negative integer>, got {other:?}"),
+            )),
+        };
+        let op = Op {
+            index: number("index")?.unwrap_or(position),
+            time: number("time")?.unwrap_or(position),
+            kind,
+            process,
+            f,
+            value: field("value").map(edn_json).unwrap_or_default(),
+            error: field("error").map(edn_json),
+            exception: None,
+            final_read: false,
+            node: None,
+        };
+        ops.push((line, op));
+    }
+    Ok(ops)
 }
 
 /// Parse Jepsen's EDN op maps, one per line (`{:process 0, :type :invoke, :f :get,

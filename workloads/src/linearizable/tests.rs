@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::formats::{lin_kv_from_jsonl, parse_edn_kv, parse_jepsen_log};
+use super::formats::{lin_kv_from_jsonl, parse_edn_kv, parse_edn_ops, parse_jepsen_log};
 use super::*;
 use crate::history::{Op, OpType, Process};
 
@@ -463,4 +463,33 @@ fn a_failing_key_is_drawn_with_its_lanes_linearization_and_break() {
     assert!(page.contains("breaks here"));
     assert!(page.contains("<tr class=\"break\">"));
     assert!(!page.contains("<script"));
+}
+
+#[test]
+fn edn_op_maps_with_vectors_and_big_integers_become_ops() {
+    let edn = "{:type :ok, :f :txn, :value [[:append 1 2] [:r 1 [1 2]] [:r 3 nil]], :process 0, :index 7, :time 99}\n\n{:type :info, :f :start, :process :nemesis, :value nil}\n{:type :invoke, :f :txn, :value [(:w 123456789012345678901234567890 5N)], :process 2}\n";
+    let ops = parse_edn_ops(edn).unwrap();
+    assert_eq!(ops.len(), 3);
+    let (line, op) = &ops[0];
+    assert_eq!((*line, op.index, op.time, op.kind), (1, 7, 99, OpType::Ok));
+    assert_eq!(
+        op.value,
+        json!([["append", 1, 2], ["r", 1, [1, 2]], ["r", 3, null]])
+    );
+    assert_eq!((ops[1].0, ops[1].1.process), (3, Process::Nemesis));
+    let big = &ops[2].1.value[0][1];
+    assert_eq!(big.to_string(), "123456789012345678901234567890");
+    assert_eq!(ops[2].1.value[0][2], json!(5));
+    assert_eq!((ops[2].1.index, ops[2].1.process), (2, Process::Client(2)));
+    let err = parse_edn_ops(
+        "{:type :ok, :f :txn, :process 0}\n{:type :ok, :f :txn, :value [[:r 1 [1]], :process 0}\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    let err = parse_edn_ops(&format!(
+        "{{:type :ok, :f :txn, :process 0, :value {}}}",
+        "[".repeat(100)
+    ))
+    .unwrap_err();
+    assert!(err.message.contains("nested deeper"), "{err}");
 }

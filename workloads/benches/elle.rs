@@ -1,0 +1,218 @@
+//! Elle checker benchmark: a seeded, generated list-append history of 1,000,000
+//! transactions (Maelstrom's generator shape: 10 active keys with exponential bias,
+//! 16 appends per key, 1–4 micro-ops, 10 processes, overlapping in time, executed
+//! serially so the history is strict-serializable), checked as is and with injected
+//! anomalies (reads of failed appends, stale reads).
+//!
+//! ```sh
+//! cargo bench -p straum-workloads --bench elle [-- TXNS]
+//! ```
+//!
+//! Prints the median of `ELLE_BENCH_RUNS` (default 3) runs: time, txn/s, and peak
+//! RSS (VmHWM) after building the history and after checking.
+
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use straum_workloads::elle::{check, ElleOptions, TxnKind};
+use straum_workloads::history::{Op, OpType, Process};
+use straum_workloads::Validity;
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// A history of `txns` transactions; with `inject`, every 200,000 txns one whose
+/// appends were read is marked failed (G1a) and one read skew (G-single) is added.
+fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    const PROCS: usize = 10;
+    const KEYS: usize = 10;
+    const WRITES: u64 = 16;
+    let mut active: Vec<u64> = (0..KEYS as u64).collect();
+    let mut next_key = KEYS as u64;
+    let mut state: std::collections::HashMap<u64, Vec<u64>> = Default::default();
+    let mut events: Vec<(u64, Op)> = Vec::with_capacity(txns * 2);
+    let total_weight = (1u64 << KEYS) - 1;
+    let mut skew: Option<(u64, u64)> = None;
+    let mut confirm: Option<(u64, u64)> = None;
+    for i in 0..txns {
+        // (is read, key slot) per micro-op; the injected read skew is a writer of
+        // two keys followed by a reader that sees one write and not the other
+        let skew_writer = inject && i % 200_000 == 5000;
+        let plan: Vec<(bool, usize)> = if skew_writer {
+            vec![(false, KEYS - 1), (false, KEYS - 2)]
+        } else if skew.is_some() {
+            vec![(true, KEYS - 1), (true, KEYS - 2)]
+        } else if confirm.is_some() {
+            vec![(true, KEYS - 2)]
+        } else {
+            (0..rng.gen_range(1..=4))
+                .map(|_| {
+                    let mut pick = rng.gen_range(0..total_weight);
+                    let mut slot = 0;
+                    while pick >= 1 << slot {
+                        pick -= 1 << slot;
+                        slot += 1;
+                    }
+                    (rng.gen_bool(0.5), slot)
+                })
+                .collect()
+        };
+        // the reader misses the writer's append to the second key; the txn after it
+        // reads that key in full, so the version order shows what was missed
+        let confirmer = confirm.take();
+        let reader = skew.take();
+        if let Some(keys) = reader {
+            confirm = Some((keys.1, keys.1));
+        }
+        let mut invoked = Vec::with_capacity(plan.len());
+        let mut completed = Vec::with_capacity(plan.len());
+        let mut wrote_failed = false;
+        let fail = inject && i % 200_000 == 1000;
+        for (n, (read, slot)) in plan.into_iter().enumerate() {
+            let k = match reader.or(confirmer) {
+                Some(keys) => [keys.0, keys.1][n],
+                None => active[slot],
+            };
+            let list = state.entry(k).or_default();
+            if read {
+                invoked.push(json!(["r", k, null]));
+                let mut seen = list.clone();
+                if reader.is_some() && n == 1 {
+                    seen.pop();
+                }
+                completed.push(json!([
+                    "r",
+                    k,
+                    if seen.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(seen)
+                    }
+                ]));
+            } else {
+                let v = list.len() as u64 + 1;
+                list.push(v);
+                invoked.push(json!(["append", k, v]));
+                completed.push(json!(["append", k, v]));
+                wrote_failed |= fail;
+                if v == WRITES {
+                    active[slot] = next_key;
+                    next_key += 1;
+                }
+            }
+        }
+        if skew_writer {
+            skew = Some((
+                invoked[0][1].as_u64().unwrap(),
+                invoked[1][1].as_u64().unwrap(),
+            ));
+        }
+        let p = (i % PROCS) as u64;
+        let start = 10_000 * i as u64;
+        let end = start + 5_000 + rng.gen_range(0..50_000);
+        let kind = if wrote_failed {
+            OpType::Fail
+        } else {
+            OpType::Ok
+        };
+        let op = |time, kind, value| Op {
+            index: 0,
+            time,
+            kind,
+            process: Process::Client(p),
+            f: "txn".into(),
+            value,
+            error: None,
+            exception: None,
+            final_read: false,
+            node: None,
+        };
+        events.push((start, op(start, OpType::Invoke, Value::Array(invoked))));
+        events.push((end, op(end, kind, Value::Array(completed))));
+    }
+    events.sort_by_key(|e| e.0);
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, mut op))| {
+            op.index = i as u64;
+            op
+        })
+        .collect()
+}
+
+fn main() {
+    let txns: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let runs: usize = std::env::var("ELLE_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let options = ElleOptions {
+        timeout: Some(Duration::from_secs(600)),
+        ..ElleOptions::default()
+    };
+    println!("elle list-append, {txns} txns, strict-serializable, median of {runs}");
+    for inject in [false, true] {
+        let history = generate(txns, 7, inject);
+        let built = peak_rss_mb();
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..runs {
+            let started = Instant::now();
+            let result = check(&history, TxnKind::ListAppend, &options);
+            times.push(started.elapsed());
+            last = Some(result);
+        }
+        times.sort();
+        let median = times[times.len() / 2];
+        let result = last.expect("a run");
+        let types = result
+            .fields
+            .get("anomaly-types")
+            .cloned()
+            .unwrap_or(json!([]));
+        println!(
+            "{:<9} {:>8.2} s  {:>9.0} txn/s  peak RSS {:.0} MB (history alone {:.0} MB)  valid? {:?}  {}",
+            if inject { "injected" } else { "valid" },
+            median.as_secs_f64(),
+            txns as f64 / median.as_secs_f64(),
+            peak_rss_mb(),
+            built,
+            result.valid,
+            types
+        );
+        if std::env::var("ELLE_BENCH_FINDINGS").is_ok() {
+            for f in &result.findings {
+                println!("          {}", straum_workloads::quote::abridge_to(f, 400));
+            }
+        }
+        for line in &result.headline {
+            println!("          {line}");
+        }
+        if inject {
+            assert_eq!(result.valid, Validity::Invalid);
+            let types = types.to_string();
+            assert!(types.contains("G1a"), "{types}");
+            assert!(
+                types.contains("G-single") || types.contains("G2"),
+                "{types}"
+            );
+        } else {
+            assert_eq!(result.valid, Validity::Valid, "{:?}", result.findings);
+        }
+    }
+}

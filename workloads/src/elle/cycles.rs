@@ -1,0 +1,314 @@
+//! Cycle search inside each strongly connected component, and the naming of each
+//! cycle found (G0, G1c, G-single, G-nonadjacent, G2-item, and their `-process` /
+//! `-realtime` variants, as in Adya and Elle).
+//!
+//! Each search is a breadth-first search that closes a cycle through one chosen
+//! edge, so the cycles found are short; every search step looks at the deadline.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::graph::{kind, Edge, Graph};
+use super::Deadline;
+
+/// A cycle: its edges in order, each labelled with the one kind it is cited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cycle {
+    /// (edge, the kind bit cited) in order; edge i's target is edge i+1's source.
+    pub steps: Vec<(Edge, u8)>,
+}
+
+impl Cycle {
+    /// The anomaly this cycle is an instance of.
+    pub fn anomaly(&self) -> String {
+        let kinds: Vec<u8> = self.steps.iter().map(|s| s.1).collect();
+        let rw = kinds.iter().filter(|&&k| k == kind::RW).count();
+        let base = if kinds
+            .iter()
+            .all(|&k| k & !(kind::WW | kind::PROCESS | kind::REALTIME) == 0)
+        {
+            "G0"
+        } else if rw == 0 {
+            "G1c"
+        } else if rw == 1 {
+            "G-single"
+        } else {
+            let n = kinds.len();
+            let adjacent = (0..n).any(|i| kinds[i] == kind::RW && kinds[(i + 1) % n] == kind::RW);
+            if adjacent {
+                "G2-item"
+            } else {
+                "G-nonadjacent"
+            }
+        };
+        let suffix = if kinds.contains(&kind::REALTIME) {
+            "-realtime"
+        } else if kinds.contains(&kind::PROCESS) {
+            "-process"
+        } else {
+            ""
+        };
+        format!("{base}{suffix}")
+    }
+}
+
+/// The kind cited for an edge found with `allowed` kinds: the data kinds first
+/// (ww, wr), then process, then real time, rw last, so a cycle is named for the
+/// least it needs.
+fn cite(edge_kind: u8, allowed: u8) -> Option<u8> {
+    let k = edge_kind & allowed;
+    [kind::WW, kind::WR, kind::PROCESS, kind::REALTIME, kind::RW]
+        .into_iter()
+        .find(|&b| k & b != 0)
+}
+
+/// The searches run, in order of severity: (path kinds, first edge kind).
+/// A first kind of 0 means "any path kind" (G0's pure ww cycle).
+fn searches(extra: u8) -> Vec<(u8, u8)> {
+    let plain = kind::WW | kind::WR;
+    vec![
+        (kind::WW | extra, kind::WW),
+        (plain | extra, kind::WR),
+        (plain | extra, kind::RW),
+        (kind::DATA | extra, kind::RW),
+    ]
+}
+
+/// Breadth-first search inside `member` from `start` back to `goal` over edges of
+/// kinds `allowed`; the path's edges, or `None`.
+#[allow(clippy::too_many_arguments)]
+fn path(
+    graph: &Graph,
+    member: &[u32],
+    comp: u32,
+    stamp: u32,
+    parent: &mut [(u32, u32)],
+    seen: &mut [u32],
+    start: u32,
+    goal: u32,
+    allowed: u8,
+    deadline: &mut Deadline,
+    steps: &mut usize,
+) -> Option<Vec<(Edge, u8)>> {
+    let mut queue = VecDeque::new();
+    seen[start as usize] = stamp;
+    queue.push_back(start);
+    while let Some(v) = queue.pop_front() {
+        *steps += 1;
+        if deadline.over(*steps) {
+            return None;
+        }
+        if v == goal {
+            let mut out = Vec::new();
+            let mut at = goal;
+            while at != start {
+                let (from, edge) = parent[at as usize];
+                let e = graph.edges[edge as usize];
+                out.push((e, cite(e.kind, allowed).expect("cited kind")));
+                at = from;
+            }
+            out.reverse();
+            return Some(out);
+        }
+        for (w, idx) in graph.out(v) {
+            if member[w as usize] != comp
+                || seen[w as usize] == stamp
+                || graph.edges[idx as usize].kind & allowed == 0
+            {
+                continue;
+            }
+            seen[w as usize] = stamp;
+            parent[w as usize] = (v, idx);
+            queue.push_back(w);
+        }
+    }
+    None
+}
+
+/// Cycles found, by anomaly name, at most `per_type` each; and whether the deadline
+/// cut the search short.
+pub struct Found {
+    /// Anomaly name → cycles.
+    pub cycles: BTreeMap<String, Vec<Cycle>>,
+    /// The search stopped at the deadline.
+    pub timed_out: bool,
+}
+
+/// Search every component for cycles. `extra` is the process/real-time kinds the
+/// models need (0, PROCESS, or PROCESS|REALTIME); searches with them run only for
+/// components where the plain searches found nothing of that shape.
+pub fn search(
+    graph: &Graph,
+    components: &[Vec<u32>],
+    extra: u8,
+    per_type: usize,
+    deadline: &mut Deadline,
+) -> Found {
+    let n = graph.len();
+    let mut member = vec![0u32; n];
+    let mut seen = vec![0u32; n];
+    let mut parent = vec![(0u32, 0u32); n];
+    let mut stamp = 0u32;
+    let mut comp_stamp = 0u32;
+    let mut found = Found {
+        cycles: BTreeMap::new(),
+        timed_out: false,
+    };
+    let mut steps = 0usize;
+    // extra kinds searched: none, then process, then process+realtime
+    let mut variants = vec![0u8];
+    if extra & kind::PROCESS != 0 {
+        variants.push(kind::PROCESS);
+    }
+    if extra & kind::REALTIME != 0 {
+        variants.push(kind::PROCESS | kind::REALTIME);
+    }
+    'components: for comp in components {
+        comp_stamp += 1;
+        for &v in comp {
+            member[v as usize] = comp_stamp;
+        }
+        let mut named: Vec<String> = Vec::new();
+        for &variant in &variants {
+            for (allowed, first) in searches(variant) {
+                // a few starting edges per search and component bound the work
+                let mut tries = 0;
+                'edges: for &v in comp {
+                    for (w, idx) in graph.out(v) {
+                        let e = &graph.edges[idx as usize];
+                        // an edge that also has a weaker kind is left to the weaker search
+                        if member[w as usize] != comp_stamp
+                            || cite(e.kind, allowed | first) != Some(first)
+                        {
+                            continue;
+                        }
+                        tries += 1;
+                        if tries > 64 {
+                            break 'edges;
+                        }
+                        stamp += 1;
+                        let Some(rest) = path(
+                            graph,
+                            &member,
+                            comp_stamp,
+                            stamp,
+                            &mut parent,
+                            &mut seen,
+                            w,
+                            v,
+                            allowed,
+                            deadline,
+                            &mut steps,
+                        ) else {
+                            if deadline.passed() {
+                                found.timed_out = true;
+                                break 'components;
+                            }
+                            continue;
+                        };
+                        let mut steps_ = vec![(*e, first)];
+                        steps_.extend(rest);
+                        let cycle = Cycle { steps: steps_ };
+                        let name = cycle.anomaly();
+                        if named.contains(&name) {
+                            continue;
+                        }
+                        // a variant search only reports cycles that need the extra edges
+                        if variant != 0
+                            && !(name.ends_with("-process") || name.ends_with("-realtime"))
+                        {
+                            continue;
+                        }
+                        named.push(name.clone());
+                        let list = found.cycles.entry(name).or_default();
+                        if list.len() < per_type {
+                            list.push(cycle);
+                        }
+                        break 'edges;
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elle::graph::sccs;
+
+    fn e(from: u32, to: u32, kind: u8) -> Edge {
+        Edge {
+            from,
+            to,
+            kind,
+            key: 0,
+            a: 0,
+            b: 0,
+        }
+    }
+
+    fn names(edges: Vec<Edge>, n: usize, extra: u8) -> Vec<String> {
+        let g = Graph::new(n, edges);
+        let mut d = Deadline::none();
+        let comps = sccs(&g, kind::DATA | extra, &mut d).unwrap();
+        search(&g, &comps, extra, 4, &mut d)
+            .cycles
+            .into_keys()
+            .collect()
+    }
+
+    #[test]
+    fn cycles_are_named_by_their_edges() {
+        assert_eq!(
+            names(vec![e(0, 1, kind::WW), e(1, 0, kind::WW)], 2, 0),
+            ["G0"]
+        );
+        assert_eq!(
+            names(vec![e(0, 1, kind::WW), e(1, 0, kind::WR)], 2, 0),
+            ["G1c"]
+        );
+        assert_eq!(
+            names(vec![e(0, 1, kind::RW), e(1, 0, kind::WR)], 2, 0),
+            ["G-single"]
+        );
+        assert_eq!(
+            names(vec![e(0, 1, kind::RW), e(1, 0, kind::RW)], 2, 0),
+            ["G2-item"]
+        );
+        let nonadj = vec![
+            e(0, 1, kind::RW),
+            e(1, 2, kind::WR),
+            e(2, 3, kind::RW),
+            e(3, 0, kind::WR),
+        ];
+        assert_eq!(names(nonadj, 4, 0), ["G-nonadjacent"]);
+        assert_eq!(
+            names(
+                vec![e(0, 1, kind::RW), e(1, 0, kind::REALTIME)],
+                2,
+                kind::PROCESS | kind::REALTIME
+            ),
+            ["G-single-realtime"]
+        );
+        assert_eq!(
+            names(
+                vec![e(0, 1, kind::WW), e(1, 0, kind::PROCESS)],
+                2,
+                kind::PROCESS
+            ),
+            ["G0-process"]
+        );
+        // without the real-time edges in the search there is no cycle
+        assert!(names(vec![e(0, 1, kind::RW), e(1, 0, kind::REALTIME)], 2, 0).is_empty());
+        assert!(names(vec![e(0, 1, kind::WW), e(1, 2, kind::WR)], 3, 0).is_empty());
+    }
+
+    #[test]
+    fn an_edge_with_several_kinds_is_cited_for_the_weakest() {
+        assert_eq!(
+            names(vec![e(0, 1, kind::RW | kind::WW), e(1, 0, kind::WW)], 2, 0),
+            ["G0"]
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Explanations: every anomaly carries its transactions (process, times, micro-ops
+//! abridged) and, for a cycle, one sentence per edge saying why it exists.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::cycles::Cycle;
+use super::graph::{kind, Edge, NO_ATOM};
+use super::history::{Atom, Txns};
+use super::TxnKind;
+use crate::Op;
+
+/// Examples kept per anomaly type.
+pub const EXAMPLES: usize = 8;
+
+/// The anomalies found so far: per type a count and a few examples with their
+/// explanations.
+pub struct Findings<'a> {
+    history: &'a [Op],
+    /// Anomaly type → (how many, examples as JSON, sentences).
+    pub found: BTreeMap<String, (usize, Vec<Value>, Vec<String>)>,
+}
+
+impl<'a> Findings<'a> {
+    /// An empty collection over `history`.
+    pub fn new(history: &'a [Op]) -> Findings<'a> {
+        Findings {
+            history,
+            found: BTreeMap::new(),
+        }
+    }
+
+    /// Record one instance of `anomaly`.
+    pub fn add(&mut self, anomaly: &str, example: Value, sentence: String) {
+        let entry = self.found.entry(anomaly.to_string()).or_default();
+        entry.0 += 1;
+        if entry.1.len() < EXAMPLES {
+            entry.1.push(example);
+            entry.2.push(sentence);
+        }
+    }
+
+    /// A transaction's name: `T` and its completion's history index.
+    pub fn label(&self, t: &Txns, txn: u32) -> String {
+        format!("T{}", self.history[t.txns[txn as usize].op].index)
+    }
+
+    /// A transaction for people: name, process, times and micro-ops (abridged).
+    pub fn describe(&self, t: &Txns, txn: u32) -> String {
+        let x = &t.txns[txn as usize];
+        let op = &self.history[x.op];
+        let done = if x.completed == u64::MAX {
+            "?".to_string()
+        } else {
+            format!("{:.3}", x.completed as f64 / 1e9)
+        };
+        format!(
+            "{} ({}, process {}, {:.3}–{done} s: {})",
+            self.label(t, txn),
+            op.kind.name(),
+            x.process,
+            x.invoked as f64 / 1e9,
+            crate::quote::abridge_json(&op.value)
+        )
+    }
+
+    /// The micro-ops of a transaction as recorded (completion, or invocation).
+    pub fn mops_value(&self, t: &Txns, txn: u32) -> &Value {
+        &self.history[t.txns[txn as usize].op].value
+    }
+
+    /// The op behind a transaction, as JSON with long strings abridged.
+    pub fn op(&self, t: &Txns, txn: u32) -> Value {
+        let op = &self.history[t.txns[txn as usize].op];
+        crate::quote::abridge_strings(&serde_json::to_value(op).unwrap_or(Value::Null))
+    }
+
+    /// An atom as JSON.
+    pub fn atom(&self, t: &Txns, a: Atom) -> Value {
+        serde_json::from_str(&t.atoms.name(a)).unwrap_or(Value::Null)
+    }
+
+    /// A list of atoms as JSON.
+    pub fn atoms(&self, t: &Txns, list: &[Atom]) -> Value {
+        Value::Array(list.iter().map(|&a| self.atom(t, a)).collect())
+    }
+
+    /// Why one cycle edge exists, in one sentence.
+    pub fn edge_sentence(&self, t: &Txns, txn_kind: TxnKind, e: &Edge, cited: u8) -> String {
+        let (a, b) = (self.label(t, e.from), self.label(t, e.to));
+        let key = if e.key == NO_ATOM {
+            String::new()
+        } else {
+            t.atoms.name(e.key)
+        };
+        let val = |x: Atom| {
+            if x == NO_ATOM {
+                "nothing".to_string()
+            } else {
+                t.atoms.name(x)
+            }
+        };
+        let (x, y) = (&t.txns[e.from as usize], &t.txns[e.to as usize]);
+        match (cited, txn_kind) {
+            (kind::WW, TxnKind::ListAppend) => format!(
+                "{a} appended {} to key {key} and {b} appended {} right after it in the version order, so {a} precedes {b} (ww)",
+                val(e.a), val(e.b)
+            ),
+            (kind::WW, TxnKind::RwRegister) => format!(
+                "{a} wrote {} to key {key}, which {b} read before writing {}, so {a} precedes {b} (ww)",
+                val(e.a), val(e.b)
+            ),
+            (kind::WR, TxnKind::ListAppend) => format!(
+                "{b} read key {key} up to {}, which {a} appended, so {a} precedes {b} (wr)",
+                val(e.a)
+            ),
+            (kind::WR, TxnKind::RwRegister) => format!("{b} read {} from key {key}, which {a} wrote, so {a} precedes {b} (wr)", val(e.a)),
+            (kind::RW, TxnKind::ListAppend) if e.a == NO_ATOM => format!(
+                "{a} read key {key} as empty, which does not include {b}'s append of {}, so {a} precedes {b} (rw)",
+                val(e.b)
+            ),
+            (kind::RW, TxnKind::ListAppend) => format!(
+                "{a} read key {key} up to {}, which does not include {b}'s append of {}, the next in the version order, so {a} precedes {b} (rw)",
+                val(e.a), val(e.b)
+            ),
+            (kind::RW, TxnKind::RwRegister) => format!(
+                "{a} read {} from key {key}, which {b} overwrote with {}, so {a} precedes {b} (rw)",
+                if e.a == NO_ATOM { "nil".to_string() } else { val(e.a) }, val(e.b)
+            ),
+            (kind::PROCESS, _) => format!("{a} and {b} ran on process {}, {a} first, so {a} precedes {b} (process)", x.process),
+            _ => format!(
+                "{a} completed at {:.3} s, before {b} was invoked at {:.3} s, so {a} precedes {b} (realtime)",
+                x.completed as f64 / 1e9, y.invoked as f64 / 1e9
+            ),
+        }
+    }
+
+    /// Record a cycle under its anomaly name.
+    pub fn add_cycle(&mut self, t: &Txns, txn_kind: TxnKind, cycle: &Cycle) -> String {
+        let name = cycle.anomaly();
+        let mut sentences = Vec::new();
+        let mut steps = Vec::new();
+        for (e, cited) in &cycle.steps {
+            sentences.push(self.edge_sentence(t, txn_kind, e, *cited));
+            steps.push(json!({"type": kind_name(*cited), "from": self.label(t, e.from), "to": self.label(t, e.to)}));
+        }
+        let txns: Vec<String> = cycle
+            .steps
+            .iter()
+            .map(|(e, _)| self.describe(t, e.from))
+            .collect();
+        let ops: Vec<Value> = cycle
+            .steps
+            .iter()
+            .map(|(e, _)| self.op(t, e.from))
+            .collect();
+        let names: Vec<String> = cycle
+            .steps
+            .iter()
+            .map(|(e, _)| self.label(t, e.from))
+            .collect();
+        let sentence = format!(
+            "a cycle of {} transactions, {}: {}. Transactions: {}",
+            names.len(),
+            names.join(" → "),
+            sentences.join("; "),
+            txns.join("; ")
+        );
+        self.add(
+            &name,
+            json!({"cycle": ops, "steps": steps, "explanation": sentences}),
+            sentence,
+        );
+        name
+    }
+}
+
+/// An edge kind's name: ww, wr, rw, process, realtime.
+pub fn kind_name(k: u8) -> &'static str {
+    match k {
+        kind::WW => "ww",
+        kind::WR => "wr",
+        kind::RW => "rw",
+        kind::PROCESS => "process",
+        _ => "realtime",
+    }
+}

@@ -1,0 +1,323 @@
+//! Turning straum ops into transactions: invocations paired with completions,
+//! micro-ops decoded, keys and values interned as compact ids (compared exactly by
+//! their JSON text, never through floating point).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde_json::Value;
+
+use super::TxnKind;
+use crate::{Op, OpType, Process};
+
+/// A fast, non-cryptographic hasher for the checker's integer-keyed maps (the
+/// multiply-rotate hash rustc uses); inputs are ids, not attacker-chosen.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map with [`FxHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// An interned key or value.
+pub type Atom = u32;
+
+/// How a transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Committed; its reads are known.
+    Ok,
+    /// Did not happen.
+    Fail,
+    /// May or may not have happened; only its writes are known.
+    Info,
+}
+
+/// One micro-op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mop {
+    /// `["append", k, v]` or `["w", k, v]`.
+    Write(Atom, Atom),
+    /// A list-append read: the list (`None` for `null` or unknown).
+    ReadList(Atom, Option<Vec<Atom>>),
+    /// A register read: the value (`None` for `null`, the initial state).
+    ReadReg(Atom, Option<Atom>),
+}
+
+impl Mop {
+    /// The key the micro-op touches.
+    pub fn key(&self) -> Atom {
+        match self {
+            Mop::Write(k, _) | Mop::ReadList(k, _) | Mop::ReadReg(k, _) => *k,
+        }
+    }
+}
+
+/// True when some key is touched by more than one of `mops` (only then can a
+/// transaction contradict itself or read-then-write a key).
+pub fn repeats_a_key(mops: &[Mop]) -> bool {
+    (1..mops.len()).any(|j| mops[..j].iter().any(|m| m.key() == mops[j].key()))
+}
+
+/// One transaction.
+#[derive(Debug, Clone)]
+pub struct Txn {
+    /// The process that ran it.
+    pub process: u64,
+    /// Invocation time, ns.
+    pub invoked: u64,
+    /// Completion time, ns (`u64::MAX` when it never definitely completed).
+    pub completed: u64,
+    /// How it ended.
+    pub status: Status,
+    /// Position of its completion (or invocation) op in the history, for quoting.
+    pub op: usize,
+    /// Its micro-ops (the completion's for `ok`, the invocation's otherwise).
+    pub mops: Vec<Mop>,
+}
+
+/// The printable form of an atom.
+#[derive(Debug, Clone)]
+enum Name {
+    Int(i64),
+    Text(Box<str>),
+}
+
+/// Interns JSON scalars: integers that fit an i64 by value, anything else by text.
+#[derive(Debug, Default)]
+pub struct Interner {
+    ints: FastMap<i64, Atom>,
+    texts: FastMap<String, Atom>,
+    names: Vec<Name>,
+}
+
+impl Interner {
+    fn atom(&mut self, value: &Value) -> Atom {
+        if let Some(i) = value.as_i64() {
+            let next = self.names.len() as Atom;
+            return *self.ints.entry(i).or_insert_with(|| {
+                self.names.push(Name::Int(i));
+                next
+            });
+        }
+        let text = value.to_string();
+        if let Some(&a) = self.texts.get(&text) {
+            return a;
+        }
+        let a = self.names.len() as Atom;
+        self.names.push(Name::Text(text.clone().into_boxed_str()));
+        self.texts.insert(text, a);
+        a
+    }
+
+    /// The atom's JSON text.
+    pub fn name(&self, atom: Atom) -> String {
+        match &self.names[atom as usize] {
+            Name::Int(i) => i.to_string(),
+            Name::Text(t) => t.to_string(),
+        }
+    }
+
+    /// A list of atoms as `[1 2 3]`, abridged.
+    pub fn list(&self, atoms: &[Atom]) -> String {
+        let text: Vec<String> = atoms.iter().map(|&a| self.name(a)).collect();
+        crate::quote::abridge(&format!("[{}]", text.join(" "))).into_owned()
+    }
+}
+
+/// Transactions decoded from a history.
+#[derive(Debug, Default)]
+pub struct Txns {
+    /// Every transaction, in completion order.
+    pub txns: Vec<Txn>,
+    /// Keys and values.
+    pub atoms: Interner,
+    /// Completions (or invocations) that could not be decoded, with the reason, at
+    /// most a few kept.
+    pub malformed: Vec<String>,
+    /// How many were malformed.
+    pub malformed_count: usize,
+    /// A transaction whose writes are unknown was dropped, so "nobody wrote this"
+    /// cannot be concluded.
+    pub writes_incomplete: bool,
+}
+
+fn decode(
+    value: &Value,
+    kind: TxnKind,
+    reads: bool,
+    atoms: &mut Interner,
+) -> Result<Vec<Mop>, String> {
+    let Value::Array(mops) = value else {
+        return Err(format!(
+            "value is not a list of micro-ops: {}",
+            crate::quote::abridge_json(value)
+        ));
+    };
+    let mut out = Vec::with_capacity(mops.len());
+    for mop in mops {
+        let bad = || format!("malformed micro-op {}", crate::quote::abridge_json(mop));
+        let Value::Array(parts) = mop else {
+            return Err(bad());
+        };
+        if parts.len() != 3 {
+            return Err(bad());
+        }
+        let f = parts[0].as_str().ok_or_else(bad)?;
+        let scalar = |v: &Value| !v.is_array() && !v.is_object() && !v.is_null();
+        if !scalar(&parts[1]) {
+            return Err(bad());
+        }
+        let k = atoms.atom(&parts[1]);
+        let v = &parts[2];
+        out.push(match (kind, f) {
+            (TxnKind::ListAppend, "append") if scalar(v) => Mop::Write(k, atoms.atom(v)),
+            (TxnKind::RwRegister, "w") if scalar(v) => Mop::Write(k, atoms.atom(v)),
+            (TxnKind::ListAppend, "r") => match v {
+                Value::Null => Mop::ReadList(k, None),
+                Value::Array(items) if reads && items.iter().all(scalar) => {
+                    Mop::ReadList(k, Some(items.iter().map(|i| atoms.atom(i)).collect()))
+                }
+                _ if !reads => Mop::ReadList(k, None),
+                _ => return Err(bad()),
+            },
+            (TxnKind::RwRegister, "r") => match v {
+                Value::Null => Mop::ReadReg(k, None),
+                v if scalar(v) && reads => Mop::ReadReg(k, Some(atoms.atom(v))),
+                _ if !reads => Mop::ReadReg(k, None),
+                _ => return Err(bad()),
+            },
+            _ => return Err(bad()),
+        });
+    }
+    Ok(out)
+}
+
+/// Pair the `txn` ops of `history` into transactions. Nemesis and other ops are
+/// ignored; an invocation never completed counts as `info`; a completion that does
+/// not decode is counted and falls back to its invocation as `info`.
+pub fn transactions(history: &[Op], kind: TxnKind) -> Txns {
+    let mut t = Txns::default();
+    let mut open: FastMap<u64, (usize, u64)> = FastMap::default();
+    let mut note = |t: &mut Txns, what: String| {
+        t.malformed_count += 1;
+        if t.malformed.len() < 8 {
+            t.malformed.push(what);
+        }
+    };
+    let finish =
+        |t: &mut Txns, inv: usize, comp: Option<usize>, note: &mut dyn FnMut(&mut Txns, String)| {
+            let invoke = &history[inv];
+            let Process::Client(process) = invoke.process else {
+                return;
+            };
+            let (status, op) = match comp.map(|c| (&history[c], c)) {
+                Some((c, i)) if c.kind == OpType::Ok => (Status::Ok, i),
+                Some((c, i)) if c.kind == OpType::Fail => (Status::Fail, i),
+                Some((_, i)) => (Status::Info, i),
+                None => (Status::Info, inv),
+            };
+            let completed = match (status, comp) {
+                (Status::Info, _) | (_, None) => u64::MAX,
+                (_, Some(c)) => history[c].time,
+            };
+            let mut txn = Txn {
+                process,
+                invoked: invoke.time,
+                completed,
+                status,
+                op,
+                mops: Vec::new(),
+            };
+            if status == Status::Ok {
+                match decode(&history[op].value, kind, true, &mut t.atoms) {
+                    Ok(mops) => {
+                        txn.mops = mops;
+                        t.txns.push(txn);
+                        return;
+                    }
+                    Err(e) => {
+                        note(t, format!("op {}: {e}", history[op].index));
+                        txn.status = Status::Info;
+                        txn.completed = u64::MAX;
+                    }
+                }
+            }
+            match decode(&invoke.value, kind, false, &mut t.atoms) {
+                Ok(mops) => {
+                    txn.mops = mops;
+                    t.txns.push(txn);
+                }
+                Err(e) => {
+                    note(t, format!("op {}: {e}", invoke.index));
+                    t.writes_incomplete = true;
+                }
+            }
+        };
+    for (i, op) in history.iter().enumerate() {
+        let Process::Client(p) = op.process else {
+            continue;
+        };
+        if op.f != "txn" {
+            continue;
+        }
+        if op.kind == OpType::Invoke {
+            if let Some((prev, _)) = open.insert(p, (i, op.time)) {
+                note(
+                    &mut t,
+                    format!(
+                        "op {}: process {p} invoked again before completing",
+                        history[prev].index
+                    ),
+                );
+                finish(&mut t, prev, None, &mut note);
+            }
+        } else if let Some((inv, _)) = open.remove(&p) {
+            finish(&mut t, inv, Some(i), &mut note);
+        } else {
+            note(
+                &mut t,
+                format!("op {}: a completion with no invocation", op.index),
+            );
+            if op.kind == OpType::Ok {
+                t.writes_incomplete = true;
+            }
+        }
+    }
+    let mut rest: Vec<usize> = open.into_values().map(|(i, _)| i).collect();
+    rest.sort_unstable();
+    for inv in rest {
+        finish(&mut t, inv, None, &mut note);
+    }
+    t
+}

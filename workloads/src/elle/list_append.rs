@@ -1,0 +1,313 @@
+//! List-append inference: the version order of each key is its longest committed
+//! read (every other read must be a prefix of it, else `incompatible-order`), and
+//! from it ww, wr and rw dependencies; plus the anomalies visible without a graph:
+//! G1a (aborted read), G1b (intermediate read), internal, duplicate-elements and
+//! garbage-read (an element nobody appended).
+
+use serde_json::json;
+
+use super::graph::{kind, Edge, NO_ATOM};
+use super::history::{repeats_a_key, Atom, FastMap, Mop, Status, Txns};
+use super::{Deadline, Findings};
+
+/// Who appended each (key, value): `Some(txn)`, or `None` when several did (then no
+/// edge relies on it).
+type Writers = FastMap<(Atom, Atom), Option<u32>>;
+
+fn writers(t: &Txns, want: impl Fn(Status) -> bool) -> Writers {
+    let mut w: Writers = FastMap::default();
+    for (i, txn) in t.txns.iter().enumerate() {
+        if !want(txn.status) {
+            continue;
+        }
+        for mop in &txn.mops {
+            if let Mop::Write(k, v) = *mop {
+                w.entry((k, v))
+                    .and_modify(|e| *e = None)
+                    .or_insert(Some(i as u32));
+            }
+        }
+    }
+    w
+}
+
+fn reads(t: &Txns) -> impl Iterator<Item = (u32, Atom, &[Atom])> {
+    t.txns
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.status == Status::Ok)
+        .flat_map(|(i, x)| {
+            x.mops.iter().filter_map(move |m| match m {
+                Mop::ReadList(k, list) => Some((i as u32, *k, list.as_deref().unwrap_or(&[]))),
+                _ => None,
+            })
+        })
+}
+
+/// Infer the dependency edges and record the non-cycle anomalies. `None` when the
+/// deadline passed.
+pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<Vec<Edge>> {
+    let possible = writers(t, |s| s != Status::Fail);
+    let failed = writers(t, |s| s == Status::Fail);
+    let mut steps = 0usize;
+    internal(t, found);
+    super::cases::lost_update(t, found);
+    super::cases::future_read(t, found);
+    // longest read per key
+    let mut longest: FastMap<Atom, (u32, &[Atom])> = FastMap::default();
+    for (i, k, list) in reads(t) {
+        steps += 1;
+        if deadline.over(steps) {
+            return None;
+        }
+        let e = longest.entry(k).or_insert((i, list));
+        if list.len() > e.1.len() {
+            *e = (i, list);
+        }
+        check_elements(t, found, &possible, &failed, i, k, list);
+    }
+    let mut broken: std::collections::HashSet<Atom> = Default::default();
+    for (i, k, list) in reads(t) {
+        steps += 1;
+        if deadline.over(steps) {
+            return None;
+        }
+        let (j, order) = longest[&k];
+        if order[..list.len()] != *list && broken.insert(k) {
+            let sentence = format!(
+                "{} read {} of key {}, and {} read {}: neither is a prefix of the other, so no single order of appends explains both",
+                found.label(t, i), t.atoms.list(list),
+                t.atoms.name(k), found.label(t, j), t.atoms.list(order)
+            );
+            let ex = json!({"key": found.atom(t, k), "values": [found.atoms(t, list), found.atoms(t, order)], "ops": [found.op(t, i), found.op(t, j)]});
+            found.add("incompatible-order", ex, sentence);
+        }
+    }
+    let mut edges = Vec::new();
+    for (i, k, list) in reads(t) {
+        steps += 1;
+        if deadline.over(steps) {
+            return None;
+        }
+        if broken.contains(&k) {
+            continue;
+        }
+        let order = longest[&k].1;
+        // wr: the writer of the last element precedes the reader
+        if let Some(&last) = list.last() {
+            if let Some(Some(w)) = possible.get(&(k, last)) {
+                edges.push(Edge {
+                    from: *w,
+                    to: i,
+                    kind: kind::WR,
+                    key: k,
+                    a: last,
+                    b: NO_ATOM,
+                });
+            }
+        }
+        // rw: the reader precedes whoever appended the next element
+        if let Some(&next) = order.get(list.len()) {
+            if let Some(Some(w)) = possible.get(&(k, next)) {
+                let a = list.last().copied().unwrap_or(NO_ATOM);
+                edges.push(Edge {
+                    from: i,
+                    to: *w,
+                    kind: kind::RW,
+                    key: k,
+                    a,
+                    b: next,
+                });
+            }
+        }
+    }
+    let mut keys: Vec<(&Atom, &(u32, &[Atom]))> = longest.iter().collect();
+    keys.sort_unstable_by_key(|(k, _)| **k);
+    let anyone = writers(t, |_| true);
+    for &(&k, &(_, order)) in &keys {
+        if !broken.contains(&k) {
+            dirty_update(t, found, &anyone, k, order);
+        }
+    }
+    for (&k, &(_, order)) in keys {
+        if broken.contains(&k) {
+            continue;
+        }
+        for pair in order.windows(2) {
+            steps += 1;
+            if deadline.over(steps) {
+                return None;
+            }
+            if let (Some(Some(a)), Some(Some(b))) =
+                (possible.get(&(k, pair[0])), possible.get(&(k, pair[1])))
+            {
+                edges.push(Edge {
+                    from: *a,
+                    to: *b,
+                    kind: kind::WW,
+                    key: k,
+                    a: pair[0],
+                    b: pair[1],
+                });
+            }
+        }
+    }
+    Some(edges)
+}
+
+/// dirty-update (Elle's `dirty-update-cases`): in a key's version order, an element
+/// appended by a failed transaction is followed (past any indeterminate ones) by an
+/// element a committed transaction appended on top of that aborted state.
+fn dirty_update(t: &Txns, found: &mut Findings, anyone: &Writers, k: Atom, order: &[Atom]) {
+    let mut aborted: Option<(u32, usize)> = None;
+    for (pos, &v) in order.iter().enumerate() {
+        let Some(&Some(w)) = anyone.get(&(k, v)) else {
+            aborted = None;
+            continue;
+        };
+        match t.txns[w as usize].status {
+            Status::Fail => aborted = Some((w, pos)),
+            Status::Info => {}
+            Status::Ok => {
+                if let Some((f, from)) = aborted.take() {
+                    let values = &order[from..=pos];
+                    let sentence = format!(
+                        "key {}: {} appended {}, and failed, yet {} appended {} on top of it, as the version order {} shows",
+                        t.atoms.name(k), found.label(t, f), t.atoms.name(order[from]), found.label(t, w), t.atoms.name(v), t.atoms.list(values)
+                    );
+                    let ex = json!({"key": found.atom(t, k), "values": found.atoms(t, values), "txns": [found.op(t, f), found.op(t, w)]});
+                    found.add("dirty-update", ex, sentence);
+                }
+            }
+        }
+    }
+}
+
+/// G1a, G1b, duplicate-elements and garbage-read for one committed read.
+fn check_elements(
+    t: &Txns,
+    found: &mut Findings,
+    possible: &Writers,
+    failed: &Writers,
+    i: u32,
+    k: Atom,
+    list: &[Atom],
+) {
+    let key = || t.atoms.name(k);
+    let repeated = if list.len() <= 32 {
+        (1..list.len()).find_map(|j| list[..j].contains(&list[j]).then_some(list[j]))
+    } else {
+        let mut sorted = list.to_vec();
+        sorted.sort_unstable();
+        sorted.windows(2).find(|p| p[0] == p[1]).map(|p| p[0])
+    };
+    if let Some(d) = repeated {
+        let sentence = format!(
+            "{} read {} of key {}, which holds {} more than once",
+            found.label(t, i),
+            t.atoms.list(list),
+            key(),
+            t.atoms.name(d)
+        );
+        let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "value": found.atoms(t, list), "duplicate": found.atom(t, d)});
+        found.add("duplicate-elements", ex, sentence);
+    }
+    for &e in list {
+        match (possible.get(&(k, e)), failed.get(&(k, e))) {
+            (None, Some(Some(w))) => {
+                let sentence = format!(
+                    "{} read {} of key {}, including {}, which only {} appended, and it failed",
+                    found.label(t, i),
+                    t.atoms.list(list),
+                    key(),
+                    t.atoms.name(e),
+                    found.label(t, *w)
+                );
+                let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "element": found.atom(t, e)});
+                found.add("G1a", ex, sentence);
+            }
+            (None, None) if !t.writes_incomplete => {
+                let sentence = format!(
+                    "{} read {} of key {}, including {}, which no transaction appended",
+                    found.label(t, i),
+                    t.atoms.list(list),
+                    key(),
+                    t.atoms.name(e)
+                );
+                let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "element": found.atom(t, e)});
+                found.add("garbage-read", ex, sentence);
+            }
+            _ => {}
+        }
+    }
+    // G1b: the last element came from a writer that appended to k again later
+    let Some(&last) = list.last() else { return };
+    let Some(Some(w)) = possible.get(&(k, last)) else {
+        return;
+    };
+    if *w == i {
+        return;
+    }
+    let writer = &t.txns[*w as usize];
+    let mut after = false;
+    for mop in &writer.mops {
+        match *mop {
+            Mop::Write(k2, v) if k2 == k && v == last => after = true,
+            Mop::Write(k2, v) if k2 == k && after => {
+                let sentence = format!(
+                    "{} read {} of key {}, ending in {}, an intermediate state of {}, which appended {} after it",
+                    found.label(t, i), t.atoms.list(list),
+                key(), t.atoms.name(last), found.label(t, *w), t.atoms.name(v)
+                );
+                let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "element": found.atom(t, last)});
+                found.add("G1b", ex, sentence);
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// internal: a committed transaction's read disagrees with its own earlier reads and
+/// appends of that key.
+fn internal(t: &Txns, found: &mut Findings) {
+    for (i, txn) in t.txns.iter().enumerate() {
+        if txn.status != Status::Ok || !repeats_a_key(&txn.mops) {
+            continue;
+        }
+        // key → (known full state?, expected state or suffix)
+        let mut state: FastMap<Atom, (bool, Vec<Atom>)> = FastMap::default();
+        for mop in &txn.mops {
+            match mop {
+                Mop::Write(k, v) => state.entry(*k).or_insert((false, Vec::new())).1.push(*v),
+                Mop::ReadList(k, list) => {
+                    let list = list.as_deref().unwrap_or(&[]);
+                    if let Some((full, expected)) = state.get(k) {
+                        let ok = if *full {
+                            list == &expected[..]
+                        } else {
+                            list.ends_with(expected)
+                        };
+                        if !ok {
+                            let shown = if *full {
+                                t.atoms.list(expected)
+                            } else {
+                                format!("[… {}", &t.atoms.list(expected)[1..])
+                            };
+                            let sentence = format!(
+                                "{} read {} of key {}, but its own earlier operations on that key imply {shown}",
+                                found.label(t, i as u32), t.atoms.list(list),
+                t.atoms.name(*k)
+                            );
+                            let ex = json!({"op": found.op(t, i as u32), "key": found.atom(t, *k), "value": found.atoms(t, list), "expected": shown});
+                            found.add("internal", ex, sentence);
+                            break;
+                        }
+                    }
+                    state.insert(*k, (true, list.to_vec()));
+                }
+                Mop::ReadReg(..) => {}
+            }
+        }
+    }
+}
