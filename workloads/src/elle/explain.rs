@@ -41,6 +41,26 @@ impl<'a> Findings<'a> {
         }
     }
 
+    /// Record one instance of `anomaly` whose sentence is followed by the
+    /// transactions involved (process, times, micro-ops), for people to follow.
+    pub fn add_txns(
+        &mut self,
+        anomaly: &str,
+        example: Value,
+        sentence: String,
+        t: &Txns,
+        txns: &[u32],
+    ) {
+        let kept = self.found.get(anomaly).is_none_or(|e| e.1.len() < EXAMPLES);
+        let sentence = if kept {
+            let described: Vec<String> = txns.iter().map(|&x| self.describe(t, x)).collect();
+            format!("{sentence}. Transactions: {}", described.join("; "))
+        } else {
+            sentence
+        };
+        self.add(anomaly, example, sentence);
+    }
+
     /// A transaction's name: `T` and its completion's history index.
     pub fn label(&self, t: &Txns, txn: u32) -> String {
         format!("T{}", self.history[t.txns[txn as usize].op].index)

@@ -80,7 +80,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
                 t.atoms.name(k), found.label(t, j), t.atoms.list(order)
             );
             let ex = json!({"key": found.atom(t, k), "values": [found.atoms(t, list), found.atoms(t, order)], "ops": [found.op(t, i), found.op(t, j)]});
-            found.add("incompatible-order", ex, sentence);
+            found.add_txns("incompatible-order", ex, sentence, t, &[i, j]);
         }
     }
     let mut edges = Vec::new();
@@ -176,7 +176,7 @@ fn dirty_update(t: &Txns, found: &mut Findings, anyone: &Writers, k: Atom, order
                         t.atoms.name(k), found.label(t, f), t.atoms.name(order[from]), found.label(t, w), t.atoms.name(v), t.atoms.list(values)
                     );
                     let ex = json!({"key": found.atom(t, k), "values": found.atoms(t, values), "txns": [found.op(t, f), found.op(t, w)]});
-                    found.add("dirty-update", ex, sentence);
+                    found.add_txns("dirty-update", ex, sentence, t, &[f, w]);
                 }
             }
         }
@@ -210,7 +210,7 @@ fn check_elements(
             t.atoms.name(d)
         );
         let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "value": found.atoms(t, list), "duplicate": found.atom(t, d)});
-        found.add("duplicate-elements", ex, sentence);
+        found.add_txns("duplicate-elements", ex, sentence, t, &[i]);
     }
     for &e in list {
         match (possible.get(&(k, e)), failed.get(&(k, e))) {
@@ -224,7 +224,7 @@ fn check_elements(
                     found.label(t, *w)
                 );
                 let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "element": found.atom(t, e)});
-                found.add("G1a", ex, sentence);
+                found.add_txns("G1a", ex, sentence, t, &[i, *w]);
             }
             (None, None) if !t.writes_incomplete => {
                 let sentence = format!(
@@ -235,7 +235,7 @@ fn check_elements(
                     t.atoms.name(e)
                 );
                 let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "element": found.atom(t, e)});
-                found.add("garbage-read", ex, sentence);
+                found.add_txns("garbage-read", ex, sentence, t, &[i]);
             }
             _ => {}
         }
@@ -260,7 +260,7 @@ fn check_elements(
                 key(), t.atoms.name(last), found.label(t, *w), t.atoms.name(v)
                 );
                 let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "element": found.atom(t, last)});
-                found.add("G1b", ex, sentence);
+                found.add_txns("G1b", ex, sentence, t, &[i, *w]);
                 return;
             }
             _ => {}
@@ -300,7 +300,7 @@ fn internal(t: &Txns, found: &mut Findings) {
                 t.atoms.name(*k)
                             );
                             let ex = json!({"op": found.op(t, i as u32), "key": found.atom(t, *k), "value": found.atoms(t, list), "expected": shown});
-                            found.add("internal", ex, sentence);
+                            found.add_txns("internal", ex, sentence, t, &[i as u32]);
                             break;
                         }
                     }
