@@ -106,6 +106,9 @@ pub struct Txn {
     pub mops: Vec<Mop>,
 }
 
+/// Atoms below this are the integers themselves; others index the interned names.
+const INTERNED: Atom = 1 << 31;
+
 /// The printable form of an atom.
 #[derive(Debug, Clone)]
 enum Name {
@@ -124,7 +127,11 @@ pub struct Interner {
 impl Interner {
     fn atom(&mut self, value: &Value) -> Atom {
         if let Some(i) = value.as_i64() {
-            let next = self.names.len() as Atom;
+            // small non-negative integers are their own atom: no lookup at all
+            if (0..INTERNED as i64).contains(&i) {
+                return i as Atom;
+            }
+            let next = INTERNED + self.names.len() as Atom;
             return *self.ints.entry(i).or_insert_with(|| {
                 self.names.push(Name::Int(i));
                 next
@@ -134,7 +141,7 @@ impl Interner {
         if let Some(&a) = self.texts.get(&text) {
             return a;
         }
-        let a = self.names.len() as Atom;
+        let a = INTERNED + self.names.len() as Atom;
         self.names.push(Name::Text(text.clone().into_boxed_str()));
         self.texts.insert(text, a);
         a
@@ -142,7 +149,10 @@ impl Interner {
 
     /// The atom's JSON text.
     pub fn name(&self, atom: Atom) -> String {
-        match &self.names[atom as usize] {
+        if atom < INTERNED {
+            return atom.to_string();
+        }
+        match &self.names[(atom - INTERNED) as usize] {
             Name::Int(i) => i.to_string(),
             Name::Text(t) => t.to_string(),
         }

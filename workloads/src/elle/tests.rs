@@ -398,3 +398,30 @@ fn a_cycle_is_drawn_with_its_transactions_and_labelled_arrows() {
     assert!(page.text.contains("&lt;&amp;&gt;") && !page.text.contains("<&>"));
     assert_eq!(page.text.matches("<rect x=").count(), 2);
 }
+
+#[test]
+fn values_compare_exactly_by_their_text() {
+    // 1 and 1.0 and a big integer beyond i64 are distinct values, never rounded
+    let h = [
+        (0, 0, 1, OK, json!([["append", 1, 1]])),
+        (1, 2, 3, OK, json!([["r", 1, [1]]])),
+    ];
+    assert_eq!(run(LA, "strict-serializable", &h).valid, Validity::Valid);
+    let big: Value =
+        serde_json::from_str("[[\"r\", 1, [1, 123456789012345678901234567890]]]").unwrap();
+    let garbage = [h[0].clone(), (1, 2, 3, OK, big)];
+    let r = run(LA, "strict-serializable", &garbage);
+    assert_eq!(types(&r), ["garbage-read"], "{:?}", r.findings);
+    assert!(
+        r.findings[0].contains("123456789012345678901234567890"),
+        "{:?}",
+        r.findings
+    );
+    let float: Value = serde_json::from_str("[[\"r\", 1, [1.0]]]").unwrap();
+    let r = run(
+        LA,
+        "strict-serializable",
+        &[h[0].clone(), (1, 2, 3, OK, float)],
+    );
+    assert_eq!(types(&r), ["garbage-read"], "{:?}", r.findings);
+}
