@@ -15,7 +15,13 @@ use super::{Deadline, Findings};
 type Writers = FastMap<(Atom, Atom), Option<u32>>;
 
 fn writers(t: &Txns, want: impl Fn(Status) -> bool) -> Writers {
-    let mut w: Writers = FastMap::default();
+    let count = t
+        .txns
+        .iter()
+        .filter(|x| want(x.status))
+        .map(|x| x.mops.len())
+        .sum::<usize>();
+    let mut w: Writers = FastMap::with_capacity_and_hasher(count / 2 + 16, Default::default());
     for (i, txn) in t.txns.iter().enumerate() {
         if !want(txn.status) {
             continue;
@@ -83,7 +89,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
             found.add_txns("incompatible-order", ex, sentence, t, &[i, j]);
         }
     }
-    let mut edges = Vec::new();
+    let mut edges = Vec::with_capacity(2 * t.txns.len() + 16);
     for (i, k, list) in reads(t) {
         steps += 1;
         if deadline.over(steps) {
