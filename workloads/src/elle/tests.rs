@@ -425,3 +425,38 @@ fn values_compare_exactly_by_their_text() {
     );
     assert_eq!(types(&r), ["garbage-read"], "{:?}", r.findings);
 }
+
+#[test]
+fn long_histories_decode_on_two_threads_with_the_same_atoms() {
+    // negative keys and values are interned (not their own atoms); the reader in the
+    // second half must see the first half's key and value as the same atoms
+    let mut h: Vec<T> = (0..30_000u64)
+        .map(|i| {
+            (
+                i % 7,
+                2 * i,
+                2 * i + 1,
+                OK,
+                json!([["append", -1 - i as i64, -7]]),
+            )
+        })
+        .collect();
+    h.push((
+        8,
+        70_000,
+        70_001,
+        OK,
+        json!([["r", -1, [-7]], ["r", -2, [-7]]]),
+    ));
+    let r = run(LA, "strict-serializable", &h);
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.findings);
+    let last = h.len() - 1;
+    h[last].4 = json!([["r", -1, [-7, -8]]]);
+    let r = run(LA, "strict-serializable", &h);
+    assert_eq!(types(&r), ["garbage-read"], "{:?}", r.findings);
+    assert!(
+        r.findings[0].contains("-8") && r.findings[0].contains("key -1"),
+        "{:?}",
+        r.findings
+    );
+}
