@@ -262,7 +262,10 @@ pub fn search(
                         let mut steps_ = vec![(e, cite(e.kind, all).expect("an allowed kind"))];
                         steps_.extend(rest);
                         let cycle = Cycle { steps: steps_ };
-                        found.cycles.entry(cycle.anomaly()).or_default().push(cycle);
+                        let list = found.cycles.entry(cycle.anomaly()).or_default();
+                        if list.len() < per_type {
+                            list.push(cycle);
+                        }
                     }
                     None if deadline.passed() => {
                         found.timed_out = true;

@@ -202,7 +202,10 @@ pub fn check(history: &[Op], kind: TxnKind, options: &ElleOptions) -> CheckResul
                 for list in searched.cycles.values() {
                     for cycle in list {
                         let name = found.add_cycle(&t, kind, cycle);
-                        if drawn.len() < DRAWN && prohibited.contains(&name) {
+                        if drawn.len() < DRAWN
+                            && prohibited.contains(&name)
+                            && cycle.steps.len() <= svg::MAX_DRAWN
+                        {
                             let n = found.found[&name].0;
                             drawn.push((format!("elle-{name}-{n}.svg"), name, cycle.clone()));
                         }

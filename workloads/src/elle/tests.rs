@@ -460,3 +460,31 @@ fn long_histories_decode_on_two_threads_with_the_same_atoms() {
         r.findings
     );
 }
+
+#[test]
+fn a_long_cycle_is_found_explained_briefly_and_not_drawn() {
+    // txn i reads key i as empty and appends to key i+1 (mod n): a ring of rw edges
+    let n = 3000u64;
+    let mut h: Vec<T> = (0..n)
+        .map(|i| {
+            (
+                i,
+                0,
+                1,
+                OK,
+                json!([["r", i, null], ["append", (i + 1) % n, 1]]),
+            )
+        })
+        .collect();
+    let all: Vec<Value> = (0..n).map(|k| json!(["r", k, [1]])).collect();
+    h.push((n, 2, 3, OK, Value::Array(all)));
+    let r = run(LA, "serializable", &h);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(types(&r), ["G2-item"], "{:?}", &r.findings[..1]);
+    assert!(
+        r.findings[0].contains("a cycle of 3000 transactions")
+            && r.findings[0].contains("more edges")
+    );
+    assert!(r.findings[0].len() < 40_000, "{}", r.findings[0].len());
+    assert!(r.pages.is_empty());
+}
