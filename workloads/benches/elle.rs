@@ -32,10 +32,12 @@ fn peak_rss_mb() -> f64 {
 
 /// A history of `txns` transactions; with `inject`, every 200,000 txns one whose
 /// appends were read is marked failed (G1a) and one read skew (G-single) is added.
+/// Active keys, as Maelstrom's default `--key-count`.
+const KEYS: usize = 10;
+
 fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     const PROCS: usize = 10;
-    const KEYS: usize = 10;
     const WRITES: u64 = 16;
     let mut active: Vec<u64> = (0..KEYS as u64).collect();
     let mut next_key = KEYS as u64;
@@ -286,10 +288,28 @@ fn main() {
         ..ElleOptions::default()
     };
     println!("elle list-append, {txns} txns, strict-serializable, median of {runs}");
-    for inject in [false, true] {
+    for mode in ["valid", "injected", "spanning"] {
+        let inject = mode == "injected";
         let mut history = generate(txns, 7, inject);
         if inject {
             isolated_anomalies(&mut history);
+        }
+        if mode == "spanning" {
+            // one stale read at the very end of the hottest key's first version: a
+            // real-time cycle through the whole history, one huge component
+            let end = history.last().map_or(0, |op| op.time) + 1_000_000;
+            let mut op = history[0].clone();
+            op.process = Process::Client(1_000_000);
+            op.value = json!([["r", KEYS as u64 - 1, null]]);
+            op.time = end;
+            op.index = history.len() as u64;
+            op.kind = OpType::Invoke;
+            history.push(op.clone());
+            op.value = json!([["r", KEYS as u64 - 1, [1]]]);
+            op.time = end + 1000;
+            op.index += 1;
+            op.kind = OpType::Ok;
+            history.push(op);
         }
         let built = peak_rss_mb();
         let mut times = Vec::new();
@@ -310,7 +330,7 @@ fn main() {
             .unwrap_or(json!([]));
         println!(
             "{:<9} {:>8.2} s  {:>9.0} txn/s  peak RSS {:.0} MB (history alone {:.0} MB)  valid? {:?}  {}",
-            if inject { "injected" } else { "valid" },
+            mode,
             median.as_secs_f64(),
             txns as f64 / median.as_secs_f64(),
             peak_rss_mb(),
@@ -340,6 +360,9 @@ fn main() {
                     "{name} missed: {types}"
                 );
             }
+        } else if mode == "spanning" {
+            assert_eq!(result.valid, Validity::Invalid, "{:?}", result.findings);
+            assert!(types.to_string().contains("realtime"), "{types}");
         } else {
             assert_eq!(result.valid, Validity::Valid, "{:?}", result.findings);
         }

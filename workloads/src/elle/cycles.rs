@@ -172,17 +172,26 @@ pub fn search(
             for (allowed, first) in searches(variant) {
                 // a few starting edges per search and component bound the work
                 let mut tries = 0;
-                'edges: for &v in comp {
-                    for (w, idx) in graph.out(v) {
+                // and a step budget per search, so failed searches in a huge
+                // component cost a few passes over it, not 64
+                let budget_end = steps + 4 * comp.len() + 100_000;
+                // an edge that also has a weaker kind is left to the weaker search
+                let mut candidates: Vec<(u32, u32, u32)> = comp
+                    .iter()
+                    .flat_map(|&v| graph.out(v).map(move |(w, idx)| (v, w, idx)))
+                    .filter(|&(_, w, idx)| {
+                        member[w as usize] == comp_stamp
+                            && cite(graph.edges[idx as usize].kind, allowed | first) == Some(first)
+                    })
+                    .collect();
+                // edges pointing back in completion order are the likeliest to close
+                // a cycle: try them first
+                candidates.sort_by_key(|&(v, w, _)| std::cmp::Reverse(v as i64 - w as i64));
+                'edges: for (v, w, idx) in candidates {
+                    {
                         let e = &graph.edges[idx as usize];
-                        // an edge that also has a weaker kind is left to the weaker search
-                        if member[w as usize] != comp_stamp
-                            || cite(e.kind, allowed | first) != Some(first)
-                        {
-                            continue;
-                        }
                         tries += 1;
-                        if tries > 64 {
+                        if tries > 64 || steps > budget_end {
                             break 'edges;
                         }
                         stamp += 1;
