@@ -32,10 +32,12 @@ fn peak_rss_mb() -> f64 {
 
 /// A history of `txns` transactions; with `inject`, every 200,000 txns one whose
 /// appends were read is marked failed (G1a) and one read skew (G-single) is added.
+/// Active keys, as Maelstrom's default `--key-count`.
+const KEYS: usize = 10;
+
 fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     const PROCS: usize = 10;
-    const KEYS: usize = 10;
     const WRITES: u64 = 16;
     let mut active: Vec<u64> = (0..KEYS as u64).collect();
     let mut next_key = KEYS as u64;
@@ -151,6 +153,126 @@ fn generate(txns: usize, seed: u64, inject: bool) -> Vec<Op> {
         .collect()
 }
 
+/// The anomalies [`isolated_anomalies`] injects, each in its own fresh keys.
+const ISOLATED: [&str; 11] = [
+    "G0",
+    "G1c",
+    "G-single",
+    "G2-item",
+    "G1a",
+    "G1b",
+    "incompatible-order",
+    "lost-update",
+    "internal",
+    "duplicate-elements",
+    "dirty-update",
+];
+
+/// Textbook instances of each anomaly in [`ISOLATED`] (as in the unit tests), each
+/// on keys no other transaction touches and run by processes of its own, spliced
+/// into `history` at evenly spread points (the block's ops take the time of the op
+/// they are inserted before, so they overlap each other and nothing else orders
+/// them). Indexes are renumbered.
+fn isolated_anomalies(history: &mut Vec<Op>) {
+    let ok = OpType::Ok;
+    let fail = OpType::Fail;
+    for (n, name) in ISOLATED.iter().enumerate() {
+        let a = 1_000_000_000 + 10 * n as u64;
+        let b = a + 1;
+        let block: Vec<(OpType, Value)> = match *name {
+            "G0" => vec![
+                (ok, json!([["append", a, 1], ["append", b, 1]])),
+                (ok, json!([["append", a, 2], ["append", b, 2]])),
+                (ok, json!([["r", a, [1, 2]], ["r", b, [2, 1]]])),
+            ],
+            "G1c" => vec![
+                (ok, json!([["append", a, 1], ["r", b, [1]]])),
+                (ok, json!([["append", b, 1], ["r", a, [1]]])),
+            ],
+            "G-single" => vec![
+                (ok, json!([["append", a, 1], ["append", b, 1]])),
+                (ok, json!([["r", a, [1]], ["r", b, null]])),
+                (ok, json!([["r", b, [1]]])),
+            ],
+            "G2-item" => vec![
+                (ok, json!([["r", a, null], ["append", b, 1]])),
+                (ok, json!([["r", b, null], ["append", a, 1]])),
+                (ok, json!([["r", a, [1]], ["r", b, [1]]])),
+            ],
+            "G1a" => vec![
+                (fail, json!([["append", a, 1]])),
+                (ok, json!([["r", a, [1]]])),
+            ],
+            "G1b" => vec![
+                (ok, json!([["append", a, 1], ["append", a, 2]])),
+                (ok, json!([["r", a, [1]]])),
+            ],
+            "incompatible-order" => vec![
+                (ok, json!([["append", a, 1]])),
+                (ok, json!([["append", a, 2]])),
+                (ok, json!([["r", a, [1, 2]]])),
+                (ok, json!([["r", a, [2, 1]]])),
+            ],
+            "lost-update" => vec![
+                (ok, json!([["r", a, null], ["append", a, 1]])),
+                (ok, json!([["r", a, null], ["append", a, 2]])),
+                (ok, json!([["r", a, [1, 2]]])),
+            ],
+            "internal" => vec![
+                (
+                    ok,
+                    json!([["r", a, null], ["append", a, 1], ["r", a, null]]),
+                ),
+                (ok, json!([["r", a, [1]]])),
+            ],
+            "duplicate-elements" => vec![
+                (ok, json!([["append", a, 1]])),
+                (ok, json!([["r", a, [1, 1]]])),
+            ],
+            _ => vec![
+                (fail, json!([["append", a, 1]])),
+                (ok, json!([["append", a, 2]])),
+                (ok, json!([["r", a, [1, 2]]])),
+            ],
+        };
+        let at = history.len() * (2 * n + 1) / (2 * ISOLATED.len());
+        let time = history[at].time;
+        let mut ops = Vec::new();
+        for (j, (kind, value)) in block.iter().enumerate() {
+            let invoked: Vec<Value> = value
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    if m[0] == "r" {
+                        json!(["r", m[1], null])
+                    } else {
+                        m.clone()
+                    }
+                })
+                .collect();
+            let op = |kind, value| Op {
+                index: 0,
+                time,
+                kind,
+                process: Process::Client(1000 + 10 * n as u64 + j as u64),
+                f: "txn".into(),
+                value,
+                error: None,
+                exception: None,
+                final_read: false,
+                node: None,
+            };
+            ops.push(op(OpType::Invoke, Value::Array(invoked)));
+            ops.push(op(*kind, value.clone()));
+        }
+        history.splice(at..at, ops);
+    }
+    for (i, op) in history.iter_mut().enumerate() {
+        op.index = i as u64;
+    }
+}
+
 fn main() {
     let txns: usize = std::env::args()
         .skip(1)
@@ -166,8 +288,29 @@ fn main() {
         ..ElleOptions::default()
     };
     println!("elle list-append, {txns} txns, strict-serializable, median of {runs}");
-    for inject in [false, true] {
-        let history = generate(txns, 7, inject);
+    for mode in ["valid", "injected", "spanning"] {
+        let inject = mode == "injected";
+        let mut history = generate(txns, 7, inject);
+        if inject {
+            isolated_anomalies(&mut history);
+        }
+        if mode == "spanning" {
+            // one stale read at the very end of the hottest key's first version: a
+            // real-time cycle through the whole history, one huge component
+            let end = history.last().map_or(0, |op| op.time) + 1_000_000;
+            let mut op = history[0].clone();
+            op.process = Process::Client(1_000_000);
+            op.value = json!([["r", KEYS as u64 - 1, null]]);
+            op.time = end;
+            op.index = history.len() as u64;
+            op.kind = OpType::Invoke;
+            history.push(op.clone());
+            op.value = json!([["r", KEYS as u64 - 1, [1]]]);
+            op.time = end + 1000;
+            op.index += 1;
+            op.kind = OpType::Ok;
+            history.push(op);
+        }
         let built = peak_rss_mb();
         let mut times = Vec::new();
         let mut last = None;
@@ -187,7 +330,7 @@ fn main() {
             .unwrap_or(json!([]));
         println!(
             "{:<9} {:>8.2} s  {:>9.0} txn/s  peak RSS {:.0} MB (history alone {:.0} MB)  valid? {:?}  {}",
-            if inject { "injected" } else { "valid" },
+            mode,
             median.as_secs_f64(),
             txns as f64 / median.as_secs_f64(),
             peak_rss_mb(),
@@ -211,6 +354,15 @@ fn main() {
                 types.contains("G-single") || types.contains("G2"),
                 "{types}"
             );
+            for name in ISOLATED {
+                assert!(
+                    types.contains(&format!("\"{name}")),
+                    "{name} missed: {types}"
+                );
+            }
+        } else if mode == "spanning" {
+            assert_eq!(result.valid, Validity::Invalid, "{:?}", result.findings);
+            assert!(types.to_string().contains("realtime"), "{types}");
         } else {
             assert_eq!(result.valid, Validity::Valid, "{:?}", result.findings);
         }

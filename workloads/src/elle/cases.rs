@@ -98,7 +98,7 @@ pub fn future_read(t: &Txns, found: &mut Findings) {
                 t.atoms.name(v)
             );
             let ex = json!({"op": found.op(t, i), "mop": ["r", found.atom(t, k), found.atoms(t, list)], "element": found.atom(t, v)});
-            found.add("future-read", ex, sentence);
+            found.add_txns("future-read", ex, sentence, t, &[i]);
             break;
         }
     }

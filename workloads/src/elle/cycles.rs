@@ -172,17 +172,26 @@ pub fn search(
             for (allowed, first) in searches(variant) {
                 // a few starting edges per search and component bound the work
                 let mut tries = 0;
-                'edges: for &v in comp {
-                    for (w, idx) in graph.out(v) {
+                // and a step budget per search, so failed searches in a huge
+                // component cost a few passes over it, not 64
+                let budget_end = steps + 4 * comp.len() + 100_000;
+                // an edge that also has a weaker kind is left to the weaker search
+                let mut candidates: Vec<(u32, u32, u32)> = comp
+                    .iter()
+                    .flat_map(|&v| graph.out(v).map(move |(w, idx)| (v, w, idx)))
+                    .filter(|&(_, w, idx)| {
+                        member[w as usize] == comp_stamp
+                            && cite(graph.edges[idx as usize].kind, allowed | first) == Some(first)
+                    })
+                    .collect();
+                // edges pointing back in completion order are the likeliest to close
+                // a cycle: try them first
+                candidates.sort_by_key(|&(v, w, _)| std::cmp::Reverse(v as i64 - w as i64));
+                'edges: for (v, w, idx) in candidates {
+                    {
                         let e = &graph.edges[idx as usize];
-                        // an edge that also has a weaker kind is left to the weaker search
-                        if member[w as usize] != comp_stamp
-                            || cite(e.kind, allowed | first) != Some(first)
-                        {
-                            continue;
-                        }
                         tries += 1;
-                        if tries > 64 {
+                        if tries > 64 || steps > budget_end {
                             break 'edges;
                         }
                         stamp += 1;
@@ -225,6 +234,53 @@ pub fn search(
                         }
                         break 'edges;
                     }
+                }
+            }
+        }
+        if named.is_empty() {
+            // the bounded searches missed; a component always holds some cycle, so
+            // close one through its first edge rather than call the component clean
+            let all = kind::DATA | extra;
+            let first = comp.iter().find_map(|&v| {
+                graph
+                    .out(v)
+                    .find(|&(w, idx)| {
+                        member[w as usize] == comp_stamp
+                            && graph.edges[idx as usize].kind & all != 0
+                    })
+                    .map(|(w, idx)| (v, w, idx))
+            });
+            if let Some((v, w, idx)) = first {
+                stamp += 1;
+                let rest = path(
+                    graph,
+                    &member,
+                    comp_stamp,
+                    stamp,
+                    &mut parent,
+                    &mut seen,
+                    w,
+                    v,
+                    all,
+                    deadline,
+                    &mut steps,
+                );
+                match rest {
+                    Some(rest) => {
+                        let e = graph.edges[idx as usize];
+                        let mut steps_ = vec![(e, cite(e.kind, all).expect("an allowed kind"))];
+                        steps_.extend(rest);
+                        let cycle = Cycle { steps: steps_ };
+                        let list = found.cycles.entry(cycle.anomaly()).or_default();
+                        if list.len() < per_type {
+                            list.push(cycle);
+                        }
+                    }
+                    None if deadline.passed() => {
+                        found.timed_out = true;
+                        break 'components;
+                    }
+                    None => {}
                 }
             }
         }
@@ -302,6 +358,19 @@ mod tests {
         // without the real-time edges in the search there is no cycle
         assert!(names(vec![e(0, 1, kind::RW), e(1, 0, kind::REALTIME)], 2, 0).is_empty());
         assert!(names(vec![e(0, 1, kind::WW), e(1, 2, kind::WR)], 3, 0).is_empty());
+    }
+
+    #[test]
+    fn every_component_yields_a_cycle_even_past_the_search_bounds() {
+        // 80 rw edges into a hub whose only way back is a long rw chain: the bounded
+        // G-single/G2 searches (64 starting edges each) can miss, the fallback cannot
+        let mut edges = Vec::new();
+        for i in 1..=80u32 {
+            edges.push(e(i, 0, kind::RW));
+            edges.push(e(i - 1, i, kind::RW));
+        }
+        let found = names(edges, 81, 0);
+        assert!(!found.is_empty());
     }
 
     #[test]

@@ -11,6 +11,9 @@ use super::history::{Atom, Txns};
 use super::TxnKind;
 use crate::Op;
 
+/// Edges of a cycle explained (the rest are counted).
+pub const CYCLE_SHOWN: usize = 32;
+
 /// Examples kept per anomaly type.
 pub const EXAMPLES: usize = 8;
 
@@ -39,6 +42,26 @@ impl<'a> Findings<'a> {
             entry.1.push(example);
             entry.2.push(sentence);
         }
+    }
+
+    /// Record one instance of `anomaly` whose sentence is followed by the
+    /// transactions involved (process, times, micro-ops), for people to follow.
+    pub fn add_txns(
+        &mut self,
+        anomaly: &str,
+        example: Value,
+        sentence: String,
+        t: &Txns,
+        txns: &[u32],
+    ) {
+        let kept = self.found.get(anomaly).is_none_or(|e| e.1.len() < EXAMPLES);
+        let sentence = if kept {
+            let described: Vec<String> = txns.iter().map(|&x| self.describe(t, x)).collect();
+            format!("{sentence}. Transactions: {}", described.join("; "))
+        } else {
+            sentence
+        };
+        self.add(anomaly, example, sentence);
     }
 
     /// A transaction's name: `T` and its completion's history index.
@@ -139,37 +162,38 @@ impl<'a> Findings<'a> {
     /// Record a cycle under its anomaly name.
     pub fn add_cycle(&mut self, t: &Txns, txn_kind: TxnKind, cycle: &Cycle) -> String {
         let name = cycle.anomaly();
+        if let Some(entry) = self.found.get_mut(&name).filter(|e| e.1.len() >= EXAMPLES) {
+            entry.0 += 1;
+            return name;
+        }
+        // a long cycle is explained by its first edges only
+        let shown = &cycle.steps[..cycle.steps.len().min(CYCLE_SHOWN)];
         let mut sentences = Vec::new();
         let mut steps = Vec::new();
-        for (e, cited) in &cycle.steps {
+        for (e, cited) in shown {
             sentences.push(self.edge_sentence(t, txn_kind, e, *cited));
             steps.push(json!({"type": kind_name(*cited), "from": self.label(t, e.from), "to": self.label(t, e.to)}));
         }
-        let txns: Vec<String> = cycle
-            .steps
+        let txns: Vec<String> = shown
             .iter()
             .map(|(e, _)| self.describe(t, e.from))
             .collect();
-        let ops: Vec<Value> = cycle
-            .steps
-            .iter()
-            .map(|(e, _)| self.op(t, e.from))
-            .collect();
-        let names: Vec<String> = cycle
-            .steps
-            .iter()
-            .map(|(e, _)| self.label(t, e.from))
-            .collect();
+        let ops: Vec<Value> = shown.iter().map(|(e, _)| self.op(t, e.from)).collect();
+        let names: Vec<String> = shown.iter().map(|(e, _)| self.label(t, e.from)).collect();
+        let more = match cycle.steps.len() - shown.len() {
+            0 => String::new(),
+            n => format!(" (and {n} more edges)"),
+        };
         let sentence = format!(
-            "a cycle of {} transactions, {}: {}. Transactions: {}",
-            names.len(),
+            "a cycle of {} transactions, {}{more}: {}{more}. Transactions: {}",
+            cycle.steps.len(),
             names.join(" → "),
             sentences.join("; "),
             txns.join("; ")
         );
         self.add(
             &name,
-            json!({"cycle": ops, "steps": steps, "explanation": sentences}),
+            json!({"cycle": ops, "steps": steps, "explanation": sentences, "length": cycle.steps.len()}),
             sentence,
         );
         name

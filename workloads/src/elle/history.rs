@@ -106,6 +106,9 @@ pub struct Txn {
     pub mops: Vec<Mop>,
 }
 
+/// Atoms below this are the integers themselves; others index the interned names.
+const INTERNED: Atom = 1 << 31;
+
 /// The printable form of an atom.
 #[derive(Debug, Clone)]
 enum Name {
@@ -124,7 +127,11 @@ pub struct Interner {
 impl Interner {
     fn atom(&mut self, value: &Value) -> Atom {
         if let Some(i) = value.as_i64() {
-            let next = self.names.len() as Atom;
+            // small non-negative integers are their own atom: no lookup at all
+            if (0..INTERNED as i64).contains(&i) {
+                return i as Atom;
+            }
+            let next = INTERNED + self.names.len() as Atom;
             return *self.ints.entry(i).or_insert_with(|| {
                 self.names.push(Name::Int(i));
                 next
@@ -134,15 +141,31 @@ impl Interner {
         if let Some(&a) = self.texts.get(&text) {
             return a;
         }
-        let a = self.names.len() as Atom;
+        let a = INTERNED + self.names.len() as Atom;
         self.names.push(Name::Text(text.clone().into_boxed_str()));
         self.texts.insert(text, a);
         a
     }
 
+    /// The atom for a name interned elsewhere.
+    fn intern(&mut self, name: &Name) -> Atom {
+        let next = INTERNED + self.names.len() as Atom;
+        let atom = match name {
+            Name::Int(i) => *self.ints.entry(*i).or_insert(next),
+            Name::Text(text) => *self.texts.entry(text.to_string()).or_insert(next),
+        };
+        if atom == next {
+            self.names.push(name.clone());
+        }
+        atom
+    }
+
     /// The atom's JSON text.
     pub fn name(&self, atom: Atom) -> String {
-        match &self.names[atom as usize] {
+        if atom < INTERNED {
+            return atom.to_string();
+        }
+        match &self.names[(atom - INTERNED) as usize] {
             Name::Int(i) => i.to_string(),
             Name::Text(t) => t.to_string(),
         }
@@ -223,67 +246,119 @@ fn decode(
     Ok(out)
 }
 
+/// Decode paired ops into `t` (the invocation, and the completion if any).
+fn finish(history: &[Op], kind: TxnKind, t: &mut Txns, inv: usize, comp: Option<usize>) {
+    let invoke = &history[inv];
+    let Process::Client(process) = invoke.process else {
+        return;
+    };
+    let (status, op) = match comp.map(|c| (&history[c], c)) {
+        Some((c, i)) if c.kind == OpType::Ok => (Status::Ok, i),
+        Some((c, i)) if c.kind == OpType::Fail => (Status::Fail, i),
+        Some((_, i)) => (Status::Info, i),
+        None => (Status::Info, inv),
+    };
+    let completed = match (status, comp) {
+        (Status::Info, _) | (_, None) => u64::MAX,
+        (_, Some(c)) => history[c].time,
+    };
+    let mut txn = Txn {
+        process,
+        invoked: invoke.time,
+        completed,
+        status,
+        op,
+        mops: Vec::new(),
+    };
+    if status == Status::Ok {
+        match decode(&history[op].value, kind, true, &mut t.atoms) {
+            Ok(mops) => {
+                txn.mops = mops;
+                t.txns.push(txn);
+                return;
+            }
+            Err(e) => {
+                t.note(format!("op {}: {e}", history[op].index));
+                txn.status = Status::Info;
+                txn.completed = u64::MAX;
+            }
+        }
+    }
+    match decode(&invoke.value, kind, false, &mut t.atoms) {
+        Ok(mops) => {
+            txn.mops = mops;
+            t.txns.push(txn);
+        }
+        Err(e) => {
+            t.note(format!("op {}: {e}", invoke.index));
+            t.writes_incomplete = true;
+        }
+    }
+}
+
+impl Txns {
+    fn note(&mut self, what: String) {
+        self.malformed_count += 1;
+        if self.malformed.len() < 8 {
+            self.malformed.push(what);
+        }
+    }
+
+    /// Append `other` (decoded from later ops), renumbering its interned atoms.
+    fn absorb(&mut self, mut other: Txns) {
+        if !other.atoms.names.is_empty() {
+            let remap: Vec<Atom> = other
+                .atoms
+                .names
+                .iter()
+                .map(|n| self.atoms.intern(n))
+                .collect();
+            let map = |a: &mut Atom| {
+                if *a >= INTERNED && *a != Atom::MAX {
+                    *a = remap[(*a - INTERNED) as usize];
+                }
+            };
+            for txn in &mut other.txns {
+                for mop in &mut txn.mops {
+                    match mop {
+                        Mop::Write(k, v) | Mop::ReadReg(k, Some(v)) => {
+                            map(k);
+                            map(v);
+                        }
+                        Mop::ReadReg(k, None) | Mop::ReadList(k, None) => map(k),
+                        Mop::ReadList(k, Some(list)) => {
+                            map(k);
+                            list.iter_mut().for_each(map);
+                        }
+                    }
+                }
+            }
+        }
+        self.txns.append(&mut other.txns);
+        self.merge_notes(
+            other.malformed,
+            other.malformed_count,
+            other.writes_incomplete,
+        );
+    }
+
+    /// Take on notes counted elsewhere.
+    fn merge_notes(&mut self, malformed: Vec<String>, count: usize, incomplete: bool) {
+        self.malformed_count += count;
+        let room = 8usize.saturating_sub(self.malformed.len());
+        self.malformed.extend(malformed.into_iter().take(room));
+        self.writes_incomplete |= incomplete;
+    }
+}
+
 /// Pair the `txn` ops of `history` into transactions. Nemesis and other ops are
 /// ignored; an invocation never completed counts as `info`; a completion that does
-/// not decode is counted and falls back to its invocation as `info`.
+/// not decode is counted and falls back to its invocation as `info`. Long histories
+/// are decoded on two threads.
 pub fn transactions(history: &[Op], kind: TxnKind) -> Txns {
     let mut t = Txns::default();
     let mut open: FastMap<u64, (usize, u64)> = FastMap::default();
-    let mut note = |t: &mut Txns, what: String| {
-        t.malformed_count += 1;
-        if t.malformed.len() < 8 {
-            t.malformed.push(what);
-        }
-    };
-    let finish =
-        |t: &mut Txns, inv: usize, comp: Option<usize>, note: &mut dyn FnMut(&mut Txns, String)| {
-            let invoke = &history[inv];
-            let Process::Client(process) = invoke.process else {
-                return;
-            };
-            let (status, op) = match comp.map(|c| (&history[c], c)) {
-                Some((c, i)) if c.kind == OpType::Ok => (Status::Ok, i),
-                Some((c, i)) if c.kind == OpType::Fail => (Status::Fail, i),
-                Some((_, i)) => (Status::Info, i),
-                None => (Status::Info, inv),
-            };
-            let completed = match (status, comp) {
-                (Status::Info, _) | (_, None) => u64::MAX,
-                (_, Some(c)) => history[c].time,
-            };
-            let mut txn = Txn {
-                process,
-                invoked: invoke.time,
-                completed,
-                status,
-                op,
-                mops: Vec::new(),
-            };
-            if status == Status::Ok {
-                match decode(&history[op].value, kind, true, &mut t.atoms) {
-                    Ok(mops) => {
-                        txn.mops = mops;
-                        t.txns.push(txn);
-                        return;
-                    }
-                    Err(e) => {
-                        note(t, format!("op {}: {e}", history[op].index));
-                        txn.status = Status::Info;
-                        txn.completed = u64::MAX;
-                    }
-                }
-            }
-            match decode(&invoke.value, kind, false, &mut t.atoms) {
-                Ok(mops) => {
-                    txn.mops = mops;
-                    t.txns.push(txn);
-                }
-                Err(e) => {
-                    note(t, format!("op {}: {e}", invoke.index));
-                    t.writes_incomplete = true;
-                }
-            }
-        };
+    let mut pairs: Vec<(usize, Option<usize>)> = Vec::new();
     for (i, op) in history.iter().enumerate() {
         let Process::Client(p) = op.process else {
             continue;
@@ -293,22 +368,16 @@ pub fn transactions(history: &[Op], kind: TxnKind) -> Txns {
         }
         if op.kind == OpType::Invoke {
             if let Some((prev, _)) = open.insert(p, (i, op.time)) {
-                note(
-                    &mut t,
-                    format!(
-                        "op {}: process {p} invoked again before completing",
-                        history[prev].index
-                    ),
-                );
-                finish(&mut t, prev, None, &mut note);
+                t.note(format!(
+                    "op {}: process {p} invoked again before completing",
+                    history[prev].index
+                ));
+                pairs.push((prev, None));
             }
         } else if let Some((inv, _)) = open.remove(&p) {
-            finish(&mut t, inv, Some(i), &mut note);
+            pairs.push((inv, Some(i)));
         } else {
-            note(
-                &mut t,
-                format!("op {}: a completion with no invocation", op.index),
-            );
+            t.note(format!("op {}: a completion with no invocation", op.index));
             if op.kind == OpType::Ok {
                 t.writes_incomplete = true;
             }
@@ -316,8 +385,36 @@ pub fn transactions(history: &[Op], kind: TxnKind) -> Txns {
     }
     let mut rest: Vec<usize> = open.into_values().map(|(i, _)| i).collect();
     rest.sort_unstable();
-    for inv in rest {
-        finish(&mut t, inv, None, &mut note);
+    pairs.extend(rest.into_iter().map(|inv| (inv, None)));
+    let decode_all = |chunk: &[(usize, Option<usize>)]| {
+        let mut part = Txns::default();
+        part.txns.reserve(chunk.len());
+        for &(inv, comp) in chunk {
+            finish(history, kind, &mut part, inv, comp);
+        }
+        part
+    };
+    let (first, second) = pairs.split_at(if pairs.len() > 20_000 {
+        pairs.len() / 2
+    } else {
+        pairs.len()
+    });
+    let (a, b) = std::thread::scope(|scope| {
+        let b = (!second.is_empty()).then(|| scope.spawn(|| decode_all(second)));
+        (
+            decode_all(first),
+            b.map(|h| h.join().expect("decoding thread")),
+        )
+    });
+    let pairing = std::mem::take(&mut t);
+    t = a;
+    t.merge_notes(
+        pairing.malformed,
+        pairing.malformed_count,
+        pairing.writes_incomplete,
+    );
+    if let Some(b) = b {
+        t.absorb(b);
     }
     t
 }

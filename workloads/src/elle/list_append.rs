@@ -15,7 +15,13 @@ use super::{Deadline, Findings};
 type Writers = FastMap<(Atom, Atom), Option<u32>>;
 
 fn writers(t: &Txns, want: impl Fn(Status) -> bool) -> Writers {
-    let mut w: Writers = FastMap::default();
+    let count = t
+        .txns
+        .iter()
+        .filter(|x| want(x.status))
+        .map(|x| x.mops.len())
+        .sum::<usize>();
+    let mut w: Writers = FastMap::with_capacity_and_hasher(count / 2 + 16, Default::default());
     for (i, txn) in t.txns.iter().enumerate() {
         if !want(txn.status) {
             continue;
@@ -80,10 +86,10 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
                 t.atoms.name(k), found.label(t, j), t.atoms.list(order)
             );
             let ex = json!({"key": found.atom(t, k), "values": [found.atoms(t, list), found.atoms(t, order)], "ops": [found.op(t, i), found.op(t, j)]});
-            found.add("incompatible-order", ex, sentence);
+            found.add_txns("incompatible-order", ex, sentence, t, &[i, j]);
         }
     }
-    let mut edges = Vec::new();
+    let mut edges = Vec::with_capacity(2 * t.txns.len() + 16);
     for (i, k, list) in reads(t) {
         steps += 1;
         if deadline.over(steps) {
@@ -176,7 +182,7 @@ fn dirty_update(t: &Txns, found: &mut Findings, anyone: &Writers, k: Atom, order
                         t.atoms.name(k), found.label(t, f), t.atoms.name(order[from]), found.label(t, w), t.atoms.name(v), t.atoms.list(values)
                     );
                     let ex = json!({"key": found.atom(t, k), "values": found.atoms(t, values), "txns": [found.op(t, f), found.op(t, w)]});
-                    found.add("dirty-update", ex, sentence);
+                    found.add_txns("dirty-update", ex, sentence, t, &[f, w]);
                 }
             }
         }
@@ -210,7 +216,7 @@ fn check_elements(
             t.atoms.name(d)
         );
         let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "value": found.atoms(t, list), "duplicate": found.atom(t, d)});
-        found.add("duplicate-elements", ex, sentence);
+        found.add_txns("duplicate-elements", ex, sentence, t, &[i]);
     }
     for &e in list {
         match (possible.get(&(k, e)), failed.get(&(k, e))) {
@@ -224,7 +230,7 @@ fn check_elements(
                     found.label(t, *w)
                 );
                 let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "element": found.atom(t, e)});
-                found.add("G1a", ex, sentence);
+                found.add_txns("G1a", ex, sentence, t, &[i, *w]);
             }
             (None, None) if !t.writes_incomplete => {
                 let sentence = format!(
@@ -235,7 +241,7 @@ fn check_elements(
                     t.atoms.name(e)
                 );
                 let ex = json!({"op": found.op(t, i), "key": found.atom(t, k), "element": found.atom(t, e)});
-                found.add("garbage-read", ex, sentence);
+                found.add_txns("garbage-read", ex, sentence, t, &[i]);
             }
             _ => {}
         }
@@ -260,7 +266,7 @@ fn check_elements(
                 key(), t.atoms.name(last), found.label(t, *w), t.atoms.name(v)
                 );
                 let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "element": found.atom(t, last)});
-                found.add("G1b", ex, sentence);
+                found.add_txns("G1b", ex, sentence, t, &[i, *w]);
                 return;
             }
             _ => {}
@@ -300,7 +306,7 @@ fn internal(t: &Txns, found: &mut Findings) {
                 t.atoms.name(*k)
                             );
                             let ex = json!({"op": found.op(t, i as u32), "key": found.atom(t, *k), "value": found.atoms(t, list), "expected": shown});
-                            found.add("internal", ex, sentence);
+                            found.add_txns("internal", ex, sentence, t, &[i as u32]);
                             break;
                         }
                     }

@@ -6,13 +6,21 @@
 //! * [`history`] — ops paired into transactions, keys and values interned;
 //! * [`list_append`], [`rw_register`] — version orders and ww/wr/rw edges, plus the
 //!   anomalies visible without a graph (G1a, G1b, internal, …);
+//! * [`cases`] — non-cycle anomalies both workloads find alike (lost-update, …);
 //! * [`graph`] — CSR dependency graph, process and real-time orders, Tarjan SCC;
 //! * [`cycles`] — bounded cycle search in each SCC and the naming of cycles;
 //! * [`models`] — the consistency-model lattice: which anomalies rule out which models;
 //! * [`explain`] — sentences for people; [`svg`] — drawings of cycles.
 //!
 //! Bounds: one deadline ([`ElleOptions::timeout`]) checked in every loop that can run
-//! long; when it passes the result is `unknown` with whatever was found so far.
+//! long; when it passes the result is `unknown` with whatever was found so far. Memory
+//! is linear in the history (about 360 MB over the history itself for 1M list-append
+//! transactions); examples are capped per anomaly type and long cycles explained by
+//! their first edges. Two threads: decoding, and real-time edges beside inference.
+//!
+//! Names: Elle's, plus `garbage-read` (a read of a value no transaction wrote; Elle
+//! has no name for it here), which the lattice treats like `incompatible-order`, as
+//! implying G1a.
 
 pub mod cases;
 pub mod cycles;
@@ -148,26 +156,47 @@ pub fn check(history: &[Op], kind: TxnKind, options: &ElleOptions) -> CheckResul
     deadline.over(0);
     let prohibited = models::prohibited_by(&options.models);
     let t = history::transactions(history, kind);
+    let decoded = started.elapsed();
     let mut found = Findings::new(history);
-    let inferred = match kind {
-        TxnKind::ListAppend => list_append::infer(&t, &mut found, &mut deadline),
-        TxnKind::RwRegister => rw_register::infer(&t, &mut found, &mut deadline),
-    };
-    let mut timed_out = inferred.is_none();
-    let mut edges = inferred.unwrap_or_default();
-    let data_edges = edges.len();
     let needs = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
-    let mut extra = 0;
     // As Elle: real time when the models need it (it contains every process order,
     // so cycles are named -realtime), else the process order when they need that.
-    if !timed_out && needs("-realtime") {
-        extra = kind::REALTIME;
-        timed_out |= !graph::realtime_edges(&t.txns, &mut edges, &mut deadline);
-    } else if !timed_out && needs("-process") {
-        extra = kind::PROCESS;
-        graph::process_edges(&t.txns, &mut edges);
-    }
+    let extra = if needs("-realtime") {
+        kind::REALTIME
+    } else if needs("-process") {
+        kind::PROCESS
+    } else {
+        0
+    };
+    // the real-time sweep runs on a second thread while the data edges are inferred
+    let (inferred, order) = std::thread::scope(|scope| {
+        let order = scope.spawn(|| {
+            let mut edges = Vec::new();
+            let mut own =
+                Deadline::after(options.timeout.map(|t| t.saturating_sub(started.elapsed())));
+            let done = match extra {
+                kind::REALTIME => graph::realtime_edges(&t.txns, &mut edges, &mut own),
+                kind::PROCESS => {
+                    graph::process_edges(&t.txns, &mut edges);
+                    true
+                }
+                _ => true,
+            };
+            (edges, done)
+        });
+        let inferred = match kind {
+            TxnKind::ListAppend => list_append::infer(&t, &mut found, &mut deadline),
+            TxnKind::RwRegister => rw_register::infer(&t, &mut found, &mut deadline),
+        };
+        (inferred, order.join().expect("the real-time sweep"))
+    });
+    let mut timed_out = inferred.is_none() || !order.1;
+    let mut edges = inferred.unwrap_or_default();
+    let data_edges = edges.len();
+    edges.extend(order.0);
+    let inferred_at = started.elapsed();
     let g = graph::Graph::new(t.txns.len(), edges);
+    let built = started.elapsed();
     let mut drawn = Vec::new();
     let mut scc_count = 0;
     if !timed_out {
@@ -181,7 +210,10 @@ pub fn check(history: &[Op], kind: TxnKind, options: &ElleOptions) -> CheckResul
                 for list in searched.cycles.values() {
                     for cycle in list {
                         let name = found.add_cycle(&t, kind, cycle);
-                        if drawn.len() < DRAWN && prohibited.contains(&name) {
+                        if drawn.len() < DRAWN
+                            && prohibited.contains(&name)
+                            && cycle.steps.len() <= svg::MAX_DRAWN
+                        {
                             let n = found.found[&name].0;
                             drawn.push((format!("elle-{name}-{n}.svg"), name, cycle.clone()));
                         }
@@ -227,10 +259,14 @@ pub fn check(history: &[Op], kind: TxnKind, options: &ElleOptions) -> CheckResul
     result.headline.insert(
         0,
         format!(
-            "{} txns ({oks} ok), {data_edges} data edges, {} edges in all, {scc_count} cyclic components, {:.2} s",
+            "{} txns ({oks} ok), {data_edges} data edges, {} edges in all, {scc_count} cyclic components, {:.2} s (decode {:.2}, infer {:.2}, graph {:.2}, search {:.2})",
             t.txns.len(),
             g.edges.len(),
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            decoded.as_secs_f64(),
+            (inferred_at - decoded).as_secs_f64(),
+            (built - inferred_at).as_secs_f64(),
+            (started.elapsed() - built).as_secs_f64()
         ),
     );
     result

@@ -103,7 +103,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
                 );
                 let ex =
                     json!({"op": found.op(t, i), "mop": ["r", found.atom(t, k), found.atom(t, v)]});
-                found.add("garbage-read", ex, sentence);
+                found.add_txns("garbage-read", ex, sentence, t, &[i]);
             }
             // only when a single write of that value exists is its writer known
             if writes.get(&(k, v)) != Some(&1) {
@@ -118,7 +118,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
                     found.label(t, w)
                 );
                 let ex = json!({"op": found.op(t, i), "writer": found.op(t, w), "mop": ["r", found.atom(t, k), found.atom(t, v)]});
-                found.add("G1a", ex, sentence);
+                found.add_txns("G1a", ex, sentence, t, &[i, w]);
             }
             if let Some(&w) = intermediate.get(&(k, v)) {
                 if w != i {
@@ -127,7 +127,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
                         found.label(t, i), t.atoms.name(v), t.atoms.name(k), found.label(t, w)
                     );
                     let ex = json!({"op": found.op(t, i), "writer": found.op(t, w), "mop": ["r", found.atom(t, k), found.atom(t, v)]});
-                    found.add("G1b", ex, sentence);
+                    found.add_txns("G1b", ex, sentence, t, &[i, w]);
                 }
             }
         }
@@ -291,7 +291,7 @@ fn internal(t: &Txns, found: &mut Findings) {
                                 found.label(t, i as u32), show(v), t.atoms.name(k), show(expected)
                             );
                             let ex = json!({"op": found.op(t, i as u32), "mop": ["r", found.atom(t, k), v.map_or(serde_json::Value::Null, |v| found.atom(t, v))], "expected": expected.map_or(serde_json::Value::Null, |v| found.atom(t, v))});
-                            found.add("internal", ex, sentence);
+                            found.add_txns("internal", ex, sentence, t, &[i as u32]);
                             break;
                         }
                     }

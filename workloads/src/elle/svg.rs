@@ -9,6 +9,9 @@ use super::graph::kind;
 use super::history::Txns;
 use super::{Findings, TxnKind};
 
+/// Longest cycle drawn; longer ones are only explained in text.
+pub const MAX_DRAWN: usize = 24;
+
 /// Micro-op lines shown per transaction box.
 const LINES: usize = 6;
 const BOX_W: f64 = 240.0;

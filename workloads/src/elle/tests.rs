@@ -398,3 +398,93 @@ fn a_cycle_is_drawn_with_its_transactions_and_labelled_arrows() {
     assert!(page.text.contains("&lt;&amp;&gt;") && !page.text.contains("<&>"));
     assert_eq!(page.text.matches("<rect x=").count(), 2);
 }
+
+#[test]
+fn values_compare_exactly_by_their_text() {
+    // 1 and 1.0 and a big integer beyond i64 are distinct values, never rounded
+    let h = [
+        (0, 0, 1, OK, json!([["append", 1, 1]])),
+        (1, 2, 3, OK, json!([["r", 1, [1]]])),
+    ];
+    assert_eq!(run(LA, "strict-serializable", &h).valid, Validity::Valid);
+    let big: Value =
+        serde_json::from_str("[[\"r\", 1, [1, 123456789012345678901234567890]]]").unwrap();
+    let garbage = [h[0].clone(), (1, 2, 3, OK, big)];
+    let r = run(LA, "strict-serializable", &garbage);
+    assert_eq!(types(&r), ["garbage-read"], "{:?}", r.findings);
+    assert!(
+        r.findings[0].contains("123456789012345678901234567890"),
+        "{:?}",
+        r.findings
+    );
+    let float: Value = serde_json::from_str("[[\"r\", 1, [1.0]]]").unwrap();
+    let r = run(
+        LA,
+        "strict-serializable",
+        &[h[0].clone(), (1, 2, 3, OK, float)],
+    );
+    assert_eq!(types(&r), ["garbage-read"], "{:?}", r.findings);
+}
+
+#[test]
+fn long_histories_decode_on_two_threads_with_the_same_atoms() {
+    // negative keys and values are interned (not their own atoms); the reader in the
+    // second half must see the first half's key and value as the same atoms
+    let mut h: Vec<T> = (0..30_000u64)
+        .map(|i| {
+            (
+                i % 7,
+                2 * i,
+                2 * i + 1,
+                OK,
+                json!([["append", -1 - i as i64, -7]]),
+            )
+        })
+        .collect();
+    h.push((
+        8,
+        70_000,
+        70_001,
+        OK,
+        json!([["r", -1, [-7]], ["r", -2, [-7]]]),
+    ));
+    let r = run(LA, "strict-serializable", &h);
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.findings);
+    let last = h.len() - 1;
+    h[last].4 = json!([["r", -1, [-7, -8]]]);
+    let r = run(LA, "strict-serializable", &h);
+    assert_eq!(types(&r), ["garbage-read"], "{:?}", r.findings);
+    assert!(
+        r.findings[0].contains("-8") && r.findings[0].contains("key -1"),
+        "{:?}",
+        r.findings
+    );
+}
+
+#[test]
+fn a_long_cycle_is_found_explained_briefly_and_not_drawn() {
+    // txn i reads key i as empty and appends to key i+1 (mod n): a ring of rw edges
+    let n = 3000u64;
+    let mut h: Vec<T> = (0..n)
+        .map(|i| {
+            (
+                i,
+                0,
+                1,
+                OK,
+                json!([["r", i, null], ["append", (i + 1) % n, 1]]),
+            )
+        })
+        .collect();
+    let all: Vec<Value> = (0..n).map(|k| json!(["r", k, [1]])).collect();
+    h.push((n, 2, 3, OK, Value::Array(all)));
+    let r = run(LA, "serializable", &h);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(types(&r), ["G2-item"], "{:?}", &r.findings[..1]);
+    assert!(
+        r.findings[0].contains("a cycle of 3000 transactions")
+            && r.findings[0].contains("more edges")
+    );
+    assert!(r.findings[0].len() < 40_000, "{}", r.findings[0].len());
+    assert!(r.pages.is_empty());
+}

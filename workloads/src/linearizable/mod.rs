@@ -13,6 +13,7 @@
 //!   the search caches ([`CheckOptions`]); a key stopped by either is `unknown` with
 //!   the longest linearization found so far. The check never hangs past its limit.
 
+mod edn;
 pub mod formats;
 pub mod history;
 pub mod model;

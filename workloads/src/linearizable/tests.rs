@@ -493,3 +493,18 @@ fn edn_op_maps_with_vectors_and_big_integers_become_ops() {
     .unwrap_err();
     assert!(err.message.contains("nested deeper"), "{err}");
 }
+
+#[test]
+fn edn_nemesis_maps_sets_and_decimals_are_read() {
+    let edn = "{:type :info, :f :start-partition, :value {\"n1\" #{\"n2\" \"n3\"}, :kind :majority}, :process :nemesis, :time 5}\n{:type :ok, :f :txn, :value [[:r 1 [1]]], :process 0, :error [:timeout 1.5 \\a]}\n";
+    let ops = parse_edn_ops(edn).unwrap();
+    assert_eq!(
+        ops[0].1.value,
+        json!({"n1": ["n2", "n3"], "kind": "majority"})
+    );
+    assert_eq!(
+        ops[1].1.error.as_ref().unwrap().to_string(),
+        "[\"timeout\",1.5,\"a\"]"
+    );
+    assert!(parse_edn_ops("{:type :ok, :f :txn, :process 0, :value {:a}}").is_err());
+}
