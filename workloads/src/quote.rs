@@ -43,8 +43,41 @@ pub fn abridge_strings(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// `text` made safe for XML and HTML element content and attribute values: the five
+/// markup characters become entities, and characters XML does not allow (controls
+/// other than tab, newline and carriage return; U+FFFE, U+FFFF) become U+FFFD.
+pub fn escape_xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    escape_xml_into(&mut out, text);
+    out
+}
+
+/// [`escape_xml`], appending to `out` (no allocation of its own).
+pub fn escape_xml_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn escape_xml_covers_markup_and_control_characters() {
+        assert_eq!(
+            super::escape_xml("<a & \"b\" 'c'>\u{1}\n"),
+            "&lt;a &amp; &quot;b&quot; &#39;c&#39;&gt;\u{FFFD}\n"
+        );
+    }
+
     use super::*;
 
     #[test]

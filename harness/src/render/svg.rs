@@ -4,30 +4,7 @@
 
 use std::fmt::Write as _;
 
-/// Escape `text` for XML or HTML, both as element content and as an attribute value:
-/// `& < > " '` become references and characters XML 1.0 forbids (most C0 controls,
-/// U+FFFE, U+FFFF) become U+FFFD.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    escape_into(&mut out, text);
-    out
-}
-
-/// [`escape`], appending to `out`.
-pub fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-}
+pub use straum_workloads::quote::{escape_xml as escape, escape_xml_into as escape_into};
 
 /// `text` cut to at most `max_chars` characters, ending in `…` when cut.
 pub fn truncate(text: &str, max_chars: usize) -> String {

@@ -8,6 +8,7 @@ use super::explain::kind_name;
 use super::graph::kind;
 use super::history::Txns;
 use super::{Findings, TxnKind};
+use crate::quote::escape_xml as escape;
 
 /// Longest cycle drawn; longer ones are only explained in text.
 pub const MAX_DRAWN: usize = 24;
@@ -16,23 +17,6 @@ pub const MAX_DRAWN: usize = 24;
 const LINES: usize = 6;
 const BOX_W: f64 = 240.0;
 const LINE_H: f64 = 14.0;
-
-/// Escape text for XML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn colour(k: u8) -> &'static str {
     match k {
@@ -164,14 +148,4 @@ pub fn draw(found: &Findings, t: &Txns, txn_kind: TxnKind, cycle: &Cycle) -> Str
     }
     s.push_str("</svg>\n");
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
-    }
 }

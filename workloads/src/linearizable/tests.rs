@@ -179,10 +179,11 @@ fn failed_ops_never_happened_in_a_lin_kv_history() {
     assert_eq!(report.key("5").unwrap().op_count, 2);
 }
 
-#[test]
-fn a_stale_read_is_explained_in_one_sentence() {
+/// Process 3 writes 2 then 4 to key 3; process 7 then reads 2 (stale); process 8
+/// reads an unwritten key 4.
+fn stale_read_on_key_3() -> Vec<Op> {
     use OpType::*;
-    let history = lin_kv(&[
+    lin_kv(&[
         (3, Invoke, "write", json!([3, 2])),
         (3, Ok, "write", json!([3, 2])),
         (3, Invoke, "write", json!([3, 4])),
@@ -191,7 +192,12 @@ fn a_stale_read_is_explained_in_one_sentence() {
         (7, Ok, "read", json!([3, 2])),
         (8, Invoke, "read", json!([4, null])),
         (8, Ok, "read", json!([4, null])),
-    ]);
+    ])
+}
+
+#[test]
+fn a_stale_read_is_explained_in_one_sentence() {
+    let history = stale_read_on_key_3();
     let report = check_lin_kv(&history, &CheckOptions::default()).unwrap();
     assert_eq!(report.valid, Validity::Invalid);
     assert_eq!(report.failures, vec!["3"]);
@@ -434,17 +440,7 @@ fn stop_at_first_failure_cuts_other_keys_short() {
 
 #[test]
 fn a_failing_key_is_drawn_with_its_lanes_linearization_and_break() {
-    use OpType::*;
-    let history = lin_kv(&[
-        (3, Invoke, "write", json!([3, 2])),
-        (3, Ok, "write", json!([3, 2])),
-        (3, Invoke, "write", json!([3, 4])),
-        (3, Ok, "write", json!([3, 4])),
-        (7, Invoke, "read", json!([3, null])),
-        (7, Ok, "read", json!([3, 2])),
-        (8, Invoke, "read", json!([4, null])),
-        (8, Ok, "read", json!([4, null])),
-    ]);
+    let history = stale_read_on_key_3();
     let report = check_lin_kv(&history, &CheckOptions::default()).unwrap();
     assert_eq!(visualize::key_page(report.key("4").unwrap()), None);
     let page = visualize::key_page(report.key("3").unwrap()).unwrap();

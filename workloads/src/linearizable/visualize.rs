@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use super::history::Outcome;
 use super::report::{KeyResult, OpView, Timeline};
-use crate::quote::abridge;
+use crate::quote::{abridge, escape_xml as escape};
 use crate::Validity;
 
 /// Linearization steps before the break whose operations set the window shown.
@@ -392,23 +392,6 @@ fn abridge_chars(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
-}
-
-/// XML-escape text for element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
