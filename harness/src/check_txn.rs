@@ -2,7 +2,8 @@
 //! checker on history files, without a run. Reads straum's `history.jsonl` and
 //! Jepsen/Elle EDN op maps, one per line.
 
-use std::io::Write as _;
+use std::fs::File;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,21 +34,30 @@ pub fn options(models: Option<&str>, timeout: Duration) -> Result<ElleOptions, S
 }
 
 /// Read one history file (JSONL or EDN, judged by its first non-blank line) and
-/// check it. Errors name the file and line.
+/// check it. A JSONL history is streamed (parsed and decoded as it is read, never
+/// held whole); EDN files, Jepsen's test fixtures, are read at once. Errors name
+/// the file and line.
 pub fn check_file(
     file: &Path,
     kind: TxnKind,
     options: &ElleOptions,
 ) -> Result<CheckResult, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", file.display());
     let at = |e: formats::ParseError| format!("{}:{}: {}", file.display(), e.line, e.message);
-    let numbered = if first.trim_start().starts_with("{:") {
-        formats::parse_edn_ops(&text).map_err(at)?
-    } else {
-        formats::parse_history_jsonl(&text).map_err(at)?
-    };
+    let mut reader = BufReader::new(File::open(file).map_err(cannot)?);
+    let mut first = String::new();
+    while first.trim().is_empty() {
+        first.clear();
+        if reader.read_line(&mut first).map_err(cannot)? == 0 {
+            break;
+        }
+    }
+    if !first.trim_start().starts_with("{:") {
+        let reader = BufReader::new(File::open(file).map_err(cannot)?);
+        return elle::stream::check_jsonl(reader, kind, options).map_err(at);
+    }
+    let text = std::fs::read_to_string(file).map_err(cannot)?;
+    let numbered = formats::parse_edn_ops(&text).map_err(at)?;
     let ops: Vec<Op> = numbered.into_iter().map(|(_, op)| op).collect();
     Ok(elle::check(&ops, kind, options))
 }

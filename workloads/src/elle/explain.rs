@@ -7,9 +7,8 @@ use serde_json::{json, Value};
 
 use super::cycles::Cycle;
 use super::graph::{kind, Edge, NO_ATOM};
-use super::history::{Atom, Txns};
+use super::history::{Atom, Mop, Txns};
 use super::TxnKind;
-use crate::Op;
 
 /// Edges of a cycle explained (the rest are counted).
 pub const CYCLE_SHOWN: usize = 32;
@@ -18,18 +17,19 @@ pub const CYCLE_SHOWN: usize = 32;
 pub const EXAMPLES: usize = 8;
 
 /// The anomalies found so far: per type a count and a few examples with their
-/// explanations.
-pub struct Findings<'a> {
-    history: &'a [Op],
+/// explanations. Transactions are quoted from their decoded form, so a check needs
+/// no copy of the history once it is decoded.
+pub struct Findings {
+    kind: TxnKind,
     /// Anomaly type → (how many, examples as JSON, sentences).
     pub found: BTreeMap<String, (usize, Vec<Value>, Vec<String>)>,
 }
 
-impl<'a> Findings<'a> {
-    /// An empty collection over `history`.
-    pub fn new(history: &'a [Op]) -> Findings<'a> {
+impl Findings {
+    /// An empty collection for a `kind` history.
+    pub fn new(kind: TxnKind) -> Findings {
         Findings {
-            history,
+            kind,
             found: BTreeMap::new(),
         }
     }
@@ -66,13 +66,12 @@ impl<'a> Findings<'a> {
 
     /// A transaction's name: `T` and its completion's history index.
     pub fn label(&self, t: &Txns, txn: u32) -> String {
-        format!("T{}", self.history[t.txns[txn as usize].op].index)
+        format!("T{}", t.txns[txn as usize].index)
     }
 
     /// A transaction for people: name, process, times and micro-ops (abridged).
     pub fn describe(&self, t: &Txns, txn: u32) -> String {
         let x = &t.txns[txn as usize];
-        let op = &self.history[x.op];
         let done = if x.completed == u64::MAX {
             "?".to_string()
         } else {
@@ -81,22 +80,48 @@ impl<'a> Findings<'a> {
         format!(
             "{} ({}, process {}, {:.3}–{done} s: {})",
             self.label(t, txn),
-            op.kind.name(),
+            x.recorded.name(),
             x.process,
             x.invoked as f64 / 1e9,
-            crate::quote::abridge_json(&op.value)
+            crate::quote::abridge_json(&self.mops_value(t, txn))
         )
     }
 
-    /// The micro-ops of a transaction as recorded (completion, or invocation).
-    pub fn mops_value(&self, t: &Txns, txn: u32) -> &Value {
-        &self.history[t.txns[txn as usize].op].value
+    /// The micro-ops of a transaction as decoded from the op it quotes (the
+    /// completion's for `ok`, the invocation's otherwise): `[["append", 1, 2], …]`.
+    pub fn mops_value(&self, t: &Txns, txn: u32) -> Value {
+        let write = match self.kind {
+            TxnKind::ListAppend => "append",
+            TxnKind::RwRegister => "w",
+        };
+        let mops = t.txns[txn as usize].mops.iter().map(|mop| match mop {
+            Mop::Write(k, v) => json!([write, self.atom(t, *k), self.atom(t, *v)]),
+            Mop::ReadList(k, list) => json!([
+                "r",
+                self.atom(t, *k),
+                list.as_ref().map_or(Value::Null, |l| self.atoms(t, l))
+            ]),
+            Mop::ReadReg(k, v) => json!([
+                "r",
+                self.atom(t, *k),
+                v.map_or(Value::Null, |v| self.atom(t, v))
+            ]),
+        });
+        Value::Array(mops.collect())
     }
 
-    /// The op behind a transaction, as JSON with long strings abridged.
+    /// The op behind a transaction, as Jepsen quotes it: index, time, type,
+    /// process, `f` and the micro-ops, long strings abridged.
     pub fn op(&self, t: &Txns, txn: u32) -> Value {
-        let op = &self.history[t.txns[txn as usize].op];
-        crate::quote::abridge_strings(&serde_json::to_value(op).unwrap_or(Value::Null))
+        let x = &t.txns[txn as usize];
+        crate::quote::abridge_strings(&json!({
+            "index": x.index,
+            "time": x.time,
+            "type": x.recorded.name(),
+            "process": x.process,
+            "f": "txn",
+            "value": self.mops_value(t, txn),
+        }))
     }
 
     /// An atom as JSON.

@@ -2,6 +2,7 @@
 //! micro-ops decoded, keys and values interned as compact ids (compared exactly by
 //! their JSON text, never through floating point).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -100,8 +101,13 @@ pub struct Txn {
     pub completed: u64,
     /// How it ended.
     pub status: Status,
-    /// Position of its completion (or invocation) op in the history, for quoting.
-    pub op: usize,
+    /// The quoted op (its completion, or its invocation when it never completed):
+    /// history index, time and type, so explanations need no copy of the history.
+    pub index: u64,
+    /// The quoted op's time, ns.
+    pub time: u64,
+    /// The quoted op's type.
+    pub recorded: OpType,
     /// Its micro-ops (the completion's for `ok`, the invocation's otherwise).
     pub mops: Vec<Mop>,
 }
@@ -195,7 +201,7 @@ pub struct Txns {
     pub writes_incomplete: bool,
 }
 
-fn decode(
+pub(super) fn decode(
     value: &Value,
     kind: TxnKind,
     reads: bool,
@@ -246,45 +252,117 @@ fn decode(
     Ok(out)
 }
 
-/// Decode paired ops into `t` (the invocation, and the completion if any).
-fn finish(history: &[Op], kind: TxnKind, t: &mut Txns, inv: usize, comp: Option<usize>) {
-    let invoke = &history[inv];
-    let Process::Client(process) = invoke.process else {
-        return;
+/// A completion's micro-ops: as recorded, or already decoded by [`decode_plain`].
+pub(super) enum Reads<'a> {
+    Value(&'a Value),
+    Decoded(Vec<Mop>),
+}
+
+/// What pairing needs of an op besides its value.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Head {
+    pub index: u64,
+    pub time: u64,
+    pub kind: OpType,
+    pub process: u64,
+}
+
+impl Head {
+    /// The head of a client op; `None` for the nemesis's.
+    pub(super) fn of(op: &Op) -> Option<Head> {
+        let Process::Client(process) = op.process else {
+            return None;
+        };
+        Some(Head {
+            index: op.index,
+            time: op.time,
+            kind: op.kind,
+            process,
+        })
+    }
+}
+
+/// The fast path of [`decode`] for a completion's micro-ops given as JSON text,
+/// taken only for the plain shape (`[["append", 1, 2], ["r", 1, [1 2]]]`: every
+/// key and value an integer below 2^31, which is its own atom, so no interning is
+/// needed and any thread may do it); `None` for anything else, which then goes
+/// through [`decode`] and its rules and errors.
+pub(super) fn decode_plain(text: &str, kind: TxnKind) -> Option<Vec<Mop>> {
+    use serde_json::value::RawValue;
+    let small = |n: u32| (n < INTERNED).then_some(n);
+    let mops: Vec<(&str, u32, &RawValue)> = serde_json::from_str(text).ok()?;
+    mops.into_iter()
+        .map(|(f, k, v)| {
+            let k = small(k)?;
+            let v = v.get();
+            Some(match (kind, f, v) {
+                (TxnKind::ListAppend, "append", _) | (TxnKind::RwRegister, "w", _) => {
+                    Mop::Write(k, small(v.parse().ok()?)?)
+                }
+                (TxnKind::ListAppend, "r", "null") => Mop::ReadList(k, None),
+                (TxnKind::ListAppend, "r", _) => {
+                    let list: Vec<u32> = serde_json::from_str(v).ok()?;
+                    let list: Option<Vec<Atom>> = list.into_iter().map(small).collect();
+                    Mop::ReadList(k, Some(list?))
+                }
+                (TxnKind::RwRegister, "r", "null") => Mop::ReadReg(k, None),
+                (TxnKind::RwRegister, "r", _) => Mop::ReadReg(k, Some(small(v.parse().ok()?)?)),
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// Decode one transaction into `t`: its invocation (whose value is asked for only
+/// when the completion's reads cannot be used) and its completion, if any, with its
+/// value (needed only when it is `ok`).
+pub(super) fn finish<'v>(
+    invoke: Head,
+    invoke_value: &dyn Fn() -> Cow<'v, Value>,
+    comp: Option<(Head, Reads<'_>)>,
+    kind: TxnKind,
+    t: &mut Txns,
+) {
+    let comp_head = comp.as_ref().map(|c| c.0);
+    let status = match comp_head.map(|c| c.kind) {
+        Some(OpType::Ok) => Status::Ok,
+        Some(OpType::Fail) => Status::Fail,
+        _ => Status::Info,
     };
-    let (status, op) = match comp.map(|c| (&history[c], c)) {
-        Some((c, i)) if c.kind == OpType::Ok => (Status::Ok, i),
-        Some((c, i)) if c.kind == OpType::Fail => (Status::Fail, i),
-        Some((_, i)) => (Status::Info, i),
-        None => (Status::Info, inv),
-    };
-    let completed = match (status, comp) {
+    let quoted = comp_head.unwrap_or(invoke);
+    let completed = match (status, comp_head) {
         (Status::Info, _) | (_, None) => u64::MAX,
-        (_, Some(c)) => history[c].time,
+        (_, Some(c)) => c.time,
     };
     let mut txn = Txn {
-        process,
+        process: invoke.process,
         invoked: invoke.time,
         completed,
         status,
-        op,
+        index: quoted.index,
+        time: quoted.time,
+        recorded: quoted.kind,
         mops: Vec::new(),
     };
-    if status == Status::Ok {
-        match decode(&history[op].value, kind, true, &mut t.atoms) {
+    if let (Status::Ok, Some((_, reads))) = (status, comp) {
+        let decoded = match reads {
+            Reads::Value(value) => decode(value, kind, true, &mut t.atoms),
+            Reads::Decoded(mops) => Ok(mops),
+        };
+        match decoded {
             Ok(mops) => {
                 txn.mops = mops;
                 t.txns.push(txn);
                 return;
             }
             Err(e) => {
-                t.note(format!("op {}: {e}", history[op].index));
+                t.note(format!("op {}: {e}", quoted.index));
                 txn.status = Status::Info;
                 txn.completed = u64::MAX;
             }
         }
     }
-    match decode(&invoke.value, kind, false, &mut t.atoms) {
+    match decode(&invoke_value(), kind, false, &mut t.atoms) {
         Ok(mops) => {
             txn.mops = mops;
             t.txns.push(txn);
@@ -297,7 +375,7 @@ fn finish(history: &[Op], kind: TxnKind, t: &mut Txns, inv: usize, comp: Option<
 }
 
 impl Txns {
-    fn note(&mut self, what: String) {
+    pub(super) fn note(&mut self, what: String) {
         self.malformed_count += 1;
         if self.malformed.len() < 8 {
             self.malformed.push(what);
@@ -390,7 +468,13 @@ pub fn transactions(history: &[Op], kind: TxnKind) -> Txns {
         let mut part = Txns::default();
         part.txns.reserve(chunk.len());
         for &(inv, comp) in chunk {
-            finish(history, kind, &mut part, inv, comp);
+            let Some(head) = Head::of(&history[inv]) else {
+                continue;
+            };
+            let value = || Cow::Borrowed(&history[inv].value);
+            let comp =
+                comp.and_then(|c| Some((Head::of(&history[c])?, Reads::Value(&history[c].value))));
+            finish(head, &value, comp, kind, &mut part);
         }
         part
     };

@@ -4,6 +4,7 @@
 //!
 //! Inference, graph search and explanation are kept apart:
 //! * [`history`] — ops paired into transactions, keys and values interned;
+//! * [`stream`] — the same, op by op, from a history file that is never held whole;
 //! * [`list_append`], [`rw_register`] — version orders and ww/wr/rw edges, plus the
 //!   anomalies visible without a graph (G1a, G1b, internal, …);
 //! * [`cases`] — non-cycle anomalies both workloads find alike (lost-update, …);
@@ -30,6 +31,7 @@ pub mod history;
 pub mod list_append;
 pub mod models;
 pub mod rw_register;
+pub mod stream;
 pub mod svg;
 
 #[cfg(test)]
@@ -38,6 +40,8 @@ mod tests;
 mod tests_cycles;
 #[cfg(test)]
 mod tests_rw;
+#[cfg(test)]
+mod tests_stream;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -152,12 +156,24 @@ pub fn parse_models(text: &str) -> Result<Vec<String>, String> {
 /// found in Elle's result shape (`anomaly-types`, `anomalies`, `not`, `also-not`).
 pub fn check(history: &[Op], kind: TxnKind, options: &ElleOptions) -> CheckResult {
     let started = Instant::now();
-    let mut deadline = Deadline::after(options.timeout);
+    let t = history::transactions(history, kind);
+    check_transactions(t, kind, options, started)
+}
+
+/// [`check`] on transactions already decoded (e.g. by [`stream::Decoder`] while a
+/// history file was read, so the history itself is never held in memory);
+/// `started` is when the check began, for the time limit and the timings.
+pub fn check_transactions(
+    t: history::Txns,
+    kind: TxnKind,
+    options: &ElleOptions,
+    started: Instant,
+) -> CheckResult {
+    let decoded = started.elapsed();
+    let mut deadline = Deadline::after(options.timeout.map(|t| t.saturating_sub(decoded)));
     deadline.over(0);
     let prohibited = models::prohibited_by(&options.models);
-    let t = history::transactions(history, kind);
-    let decoded = started.elapsed();
-    let mut found = Findings::new(history);
+    let mut found = Findings::new(kind);
     let needs = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
     // As Elle: real time when the models need it (it contains every process order,
     // so cycles are named -realtime), else the process order when they need that.

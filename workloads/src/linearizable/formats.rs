@@ -44,14 +44,21 @@ fn error(line: usize, message: impl Into<String>) -> ParseError {
 pub fn parse_history_jsonl(text: &str) -> Result<Vec<(usize, Op)>, ParseError> {
     let mut ops = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+        if let Some(op) = parse_history_line(n + 1, line)? {
+            ops.push((n + 1, op));
         }
-        let op: Op = serde_json::from_str(line)
-            .map_err(|e| error(n + 1, format!("expected a history op as JSON: {e}")))?;
-        ops.push((n + 1, op));
     }
     Ok(ops)
+}
+
+/// Parse line `number` (1-based) of a `history.jsonl`: `None` when it is blank.
+pub fn parse_history_line(number: usize, line: &str) -> Result<Option<Op>, ParseError> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(line)
+        .map(Some)
+        .map_err(|e| error(number, format!("expected a history op as JSON: {e}")))
 }
 
 /// Parse a lin-kv `history.jsonl` into per-key cas-register partitions (rules of
