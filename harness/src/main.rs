@@ -4,6 +4,12 @@ use clap::Parser;
 use straum::cli::{Cli, Command};
 use straum::runner::{analyze_stored, run_tests, EXIT_BAD_ARGUMENTS};
 
+/// mimalloc: the checkers build and free millions of small JSON values, and glibc's
+/// allocator spent about half the Elle check's time there, more when one thread
+/// frees what another allocated (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let cli = match Cli::try_parse_from(&argv) {

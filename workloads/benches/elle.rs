@@ -8,17 +8,27 @@
 //! cargo bench -p straum-workloads --bench elle [-- TXNS]
 //! ```
 //!
-//! Prints the median of `ELLE_BENCH_RUNS` (default 3) runs: time, txn/s, and peak
-//! RSS (VmHWM) after building the history and after checking.
+//! Prints the median of `ELLE_BENCH_RUNS` (default 3) runs of two paths: the
+//! history held in memory as ops (what a run's checker gets) — time, txn/s, peak
+//! RSS (VmHWM) after building the history and after checking; and the history
+//! written as `history.jsonl` and streamed from disk (what `straum check` does),
+//! each run in a fresh child process so its peak RSS is the streamed check's alone.
 
+use std::io::{BufReader, BufWriter, Write};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use straum_workloads::elle::{check, ElleOptions, TxnKind};
+use straum_workloads::elle::{check, stream, ElleOptions, TxnKind};
 use straum_workloads::history::{Op, OpType, Process};
 use straum_workloads::Validity;
+
+/// The allocator `straum` itself uses (see harness/src/main.rs), so the bench
+/// measures what the binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -273,7 +283,71 @@ fn isolated_anomalies(history: &mut Vec<Op>) {
     }
 }
 
+/// The child's side of the streamed measurement: check `file` streaming and print
+/// `seconds peak-MB validity anomaly-types` on one line.
+fn streamed_child(file: &str, options: &ElleOptions) {
+    let started = Instant::now();
+    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(file).expect("history"));
+    let result = stream::check_jsonl(reader, TxnKind::ListAppend, options).expect("parses");
+    let types = result
+        .fields
+        .get("anomaly-types")
+        .cloned()
+        .unwrap_or(json!([]));
+    eprintln!("{}", result.headline.join("; "));
+    println!(
+        "{} {} {:?} {}",
+        started.elapsed().as_secs_f64(),
+        peak_rss_mb(),
+        result.valid,
+        types
+    );
+}
+
+/// Write `history` as `history.jsonl`, then check it streamed `runs` times, each in
+/// a child process; returns the median time, the largest peak RSS (MB) and the
+/// last run's validity and anomaly types.
+fn streamed(history: &[Op], runs: usize) -> (f64, f64, String, String) {
+    let file = std::env::temp_dir().join(format!("straum-elle-bench-{}.jsonl", std::process::id()));
+    let mut out = BufWriter::new(std::fs::File::create(&file).expect("temp file"));
+    for op in history {
+        serde_json::to_writer(&mut out, op).expect("op serialises");
+        out.write_all(b"\n").expect("write");
+    }
+    out.flush().expect("write");
+    drop(out);
+    let mut times = Vec::new();
+    let (mut peak, mut valid, mut types) = (0f64, String::new(), String::new());
+    for _ in 0..runs {
+        let output = Command::new(std::env::current_exe().expect("own path"))
+            .env("ELLE_BENCH_STREAM", &file)
+            .output()
+            .expect("child runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut fields = text.trim().splitn(4, ' ');
+        times.push(
+            fields
+                .next()
+                .and_then(|t| t.parse::<f64>().ok())
+                .expect(&text),
+        );
+        peak = peak.max(fields.next().and_then(|m| m.parse().ok()).unwrap_or(0.0));
+        valid = fields.next().unwrap_or("").to_string();
+        types = fields.next().unwrap_or("").to_string();
+    }
+    let _ = std::fs::remove_file(&file);
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], peak, valid, types)
+}
+
 fn main() {
+    let options = ElleOptions {
+        timeout: Some(Duration::from_secs(600)),
+        ..ElleOptions::default()
+    };
+    if let Ok(file) = std::env::var("ELLE_BENCH_STREAM") {
+        return streamed_child(&file, &options);
+    }
     let txns: usize = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
@@ -283,10 +357,6 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
-    let options = ElleOptions {
-        timeout: Some(Duration::from_secs(600)),
-        ..ElleOptions::default()
-    };
     println!("elle list-append, {txns} txns, strict-serializable, median of {runs}");
     for mode in ["valid", "injected", "spanning"] {
         let inject = mode == "injected";
@@ -337,6 +407,24 @@ fn main() {
             built,
             result.valid,
             types
+        );
+        let (secs, peak, valid, streamed_types) = streamed(&history, runs);
+        println!(
+            "{:<9} {:>8.2} s  {:>9.0} txn/s  peak RSS {:.0} MB, streamed from history.jsonl  valid? {valid}  {streamed_types}",
+            "",
+            secs,
+            txns as f64 / secs,
+            peak,
+        );
+        assert_eq!(
+            valid,
+            format!("{:?}", result.valid),
+            "streamed verdict differs"
+        );
+        assert_eq!(
+            streamed_types,
+            types.to_string(),
+            "streamed anomalies differ"
         );
         if std::env::var("ELLE_BENCH_FINDINGS").is_ok() {
             for f in &result.findings {
