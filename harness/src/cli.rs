@@ -31,6 +31,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check history files for linearizability (lin-kv histories, Jepsen logs and EDN).
     Check(crate::check::CheckArgs),
+    /// Print the RPCs a node must answer for each workload and built-in service.
+    Doc(crate::doc::DocArgs),
 }
 
 /// Flags of `straum analyze`.

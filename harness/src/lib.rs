@@ -19,6 +19,7 @@ pub mod check;
 pub mod check_txn;
 pub mod cli;
 pub mod config;
+pub mod doc;
 pub mod edn;
 pub mod engine;
 pub mod finish;

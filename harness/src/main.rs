@@ -38,6 +38,7 @@ fn main() {
         Command::Analyze(args) => analyze_stored(&args),
         Command::Serve(args) => straum::serve::run(&args.store, &args.host, args.port),
         Command::Check(args) => straum::check::run(&args),
+        Command::Doc(args) => straum::doc::run(&args),
     };
     std::process::exit(code);
 }
