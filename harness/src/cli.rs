@@ -33,6 +33,8 @@ pub enum Command {
     Check(crate::check::CheckArgs),
     /// Print the RPCs a node must answer for each workload and built-in service.
     Doc(crate::doc::DocArgs),
+    /// Run a Gossip Glomers challenge's command and judge it against its targets.
+    Challenge(crate::challenge::ChallengeArgs),
 }
 
 /// Flags of `straum analyze`.

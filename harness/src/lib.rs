@@ -15,6 +15,7 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod challenge;
 pub mod check;
 pub mod check_txn;
 pub mod cli;

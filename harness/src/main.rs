@@ -39,6 +39,7 @@ fn main() {
         Command::Serve(args) => straum::serve::run(&args.store, &args.host, args.port),
         Command::Check(args) => straum::check::run(&args),
         Command::Doc(args) => straum::doc::run(&args),
+        Command::Challenge(args) => straum::challenge::run(&args),
     };
     std::process::exit(code);
 }
