@@ -35,6 +35,8 @@ pub enum Command {
     Doc(crate::doc::DocArgs),
     /// Run a Gossip Glomers challenge's command and judge it against its targets.
     Challenge(crate::challenge::ChallengeArgs),
+    /// Write a starting node for a workload in Rust, Python or Go.
+    New(crate::scaffold::NewArgs),
 }
 
 /// Flags of `straum analyze`.

@@ -35,6 +35,7 @@ pub mod recorder;
 pub mod render;
 pub mod report;
 pub mod runner;
+pub mod scaffold;
 pub mod seed;
 pub mod serve;
 pub mod services;

@@ -40,6 +40,7 @@ fn main() {
         Command::Check(args) => straum::check::run(&args),
         Command::Doc(args) => straum::doc::run(&args),
         Command::Challenge(args) => straum::challenge::run(&args),
+        Command::New(args) => straum::scaffold::run(&args),
     };
     std::process::exit(code);
 }
