@@ -112,7 +112,7 @@ pub struct Rpc {
 impl Rpc {
     /// Check a reply body against this RPC's closed reply schema.
     pub fn validate(&self, reply: &Map<String, Value>) -> Result<(), String> {
-        validate_reply(reply, self.reply, self.reply_fields)
+        check_body(reply, self.reply, spec(self.reply_fields), REPLY_IDS)
     }
 
     /// The completion for a reply to an acknowledgement RPC with no fields
@@ -128,7 +128,12 @@ impl Rpc {
     /// Check a request body against this RPC's request shape: `type`, the listed
     /// fields (optional ones may be missing) and `msg_id`; nothing else.
     pub fn validate_request(&self, request: &Map<String, Value>) -> Result<(), String> {
-        check_body(request, self.request, self.request_fields, &["msg_id"])
+        check_body(
+            request,
+            self.request,
+            spec(self.request_fields),
+            &["msg_id"],
+        )
     }
 }
 
@@ -156,42 +161,52 @@ pub const INIT: Rpc = Rpc {
 
 /// Check a reply body against a closed schema: exactly `type` = `kind`, the listed
 /// fields, `in_reply_to` (integer) and optionally `msg_id` (integer); nothing else.
+/// Workloads with an [`Rpc`] definition call [`Rpc::validate`] instead, so that
+/// `straum doc` shows the schema.
 pub fn validate_reply(
     reply: &Map<String, Value>,
     kind: &str,
-    fields: &[Field],
+    fields: &[(&str, FieldType)],
 ) -> Result<(), String> {
-    check_body(reply, kind, fields, &["in_reply_to", "msg_id"])
+    let fields = fields.iter().map(|(name, ty)| (*name, *ty, false));
+    check_body(reply, kind, fields, REPLY_IDS)
 }
 
-fn check_body(
+/// The message ids a reply may carry besides its fields.
+const REPLY_IDS: &[&str] = &["in_reply_to", "msg_id"];
+
+/// A field list as (name, type, optional) triples.
+fn spec(fields: &[Field]) -> impl Iterator<Item = (&str, FieldType, bool)> + Clone {
+    fields.iter().map(|f| (f.name, f.ty, f.optional))
+}
+
+fn check_body<'a>(
     body: &Map<String, Value>,
     kind: &str,
-    fields: &[Field],
+    fields: impl Iterator<Item = (&'a str, FieldType, bool)> + Clone,
     ids: &[&str],
 ) -> Result<(), String> {
     match body.get("type") {
         Some(Value::String(t)) if t == kind => {}
         other => return Err(format!("expected type {kind:?}, got {}", show(other))),
     }
-    for field in fields {
-        match body.get(field.name) {
-            Some(value) if field.ty.accepts(value) => {}
+    for (name, ty, optional) in fields.clone() {
+        match body.get(name) {
+            Some(value) if ty.accepts(value) => {}
             Some(value) => {
                 return Err(format!(
-                    "field {:?} should be {}, got {}",
-                    field.name,
-                    field.ty.name(),
+                    "field {name:?} should be {}, got {}",
+                    ty.name(),
                     crate::quote::abridge_json(value)
                 ))
             }
-            None if field.optional => {}
-            None => return Err(format!("missing required field {:?}", field.name)),
+            None if optional => {}
+            None => return Err(format!("missing required field {name:?}")),
         }
     }
     for (key, value) in body {
         let allowed = key == "type"
-            || fields.iter().any(|field| field.name == key)
+            || fields.clone().any(|(name, _, _)| name == key)
             || (ids.contains(&key.as_str()) && FieldType::Int.accepts(value));
         if !allowed {
             return Err(format!(
@@ -219,6 +234,16 @@ pub fn malformed(op: &Invocation, reply: &Map<String, Value>, reason: &str) -> C
             crate::quote::abridge_json(&Value::Object(reply.clone()))
         ),
     )
+}
+
+/// The completion for an acknowledgement with no fields (`add_ok`, `broadcast_ok`,
+/// …): ok with the invoked value, or indeterminate if the reply is malformed.
+/// Workloads with an [`Rpc`] definition call [`Rpc::acknowledged`] instead.
+pub fn acknowledged(op: &Invocation, reply: &Map<String, Value>, kind: &str) -> Completion {
+    match validate_reply(reply, kind, &[]) {
+        Ok(()) => Completion::ok(op.value.clone()),
+        Err(reason) => malformed(op, reply, &reason),
+    }
 }
 
 /// How a workload's client turns error replies and timeouts into completions.
@@ -293,7 +318,7 @@ mod tests {
 
     #[test]
     fn closed_schema_rejects_extra_keys_wrong_types_and_floats() {
-        let fields = [Field::new("echo", FieldType::Any, "")];
+        let fields = [("echo", FieldType::Any)];
         let ok = body(json!({"type":"echo_ok","echo":"x","in_reply_to":1,"msg_id":4}));
         assert_eq!(validate_reply(&ok, "echo_ok", &fields), Ok(()));
         let extra = body(json!({"type":"echo_ok","echo":"x","in_reply_to":1,"node":"n1"}));
@@ -308,11 +333,7 @@ mod tests {
         assert!(validate_reply(&wrong_type, "echo_ok", &fields).is_err());
         let null_array = body(json!({"type":"read_ok","messages":null,"in_reply_to":1}));
         assert_eq!(
-            validate_reply(
-                &null_array,
-                "read_ok",
-                &[Field::new("messages", FieldType::Array, "")]
-            ),
+            validate_reply(&null_array, "read_ok", &[("messages", FieldType::Array)]),
             Ok(())
         );
     }
