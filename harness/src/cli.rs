@@ -31,6 +31,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check history files for linearizability (lin-kv histories, Jepsen logs and EDN).
     Check(crate::check::CheckArgs),
+    /// Print the RPCs a node must answer for each workload and built-in service.
+    Doc(crate::doc::DocArgs),
+    /// Run a Gossip Glomers challenge's command and judge it against its targets.
+    Challenge(crate::challenge::ChallengeArgs),
+    /// Write a starting node for a workload in Rust, Python or Go.
+    New(crate::scaffold::NewArgs),
 }
 
 /// Flags of `straum analyze`.

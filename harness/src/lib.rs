@@ -15,10 +15,12 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod challenge;
 pub mod check;
 pub mod check_txn;
 pub mod cli;
 pub mod config;
+pub mod doc;
 pub mod edn;
 pub mod engine;
 pub mod finish;
@@ -33,6 +35,7 @@ pub mod recorder;
 pub mod render;
 pub mod report;
 pub mod runner;
+pub mod scaffold;
 pub mod seed;
 pub mod serve;
 pub mod services;

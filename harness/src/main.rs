@@ -44,6 +44,9 @@ fn main() {
         Command::Analyze(args) => analyze_stored(&args),
         Command::Serve(args) => straum::serve::run(&args.store, &args.host, args.port),
         Command::Check(args) => straum::check::run(&args),
+        Command::Doc(args) => straum::doc::run(&args),
+        Command::Challenge(args) => straum::challenge::run(&args),
+        Command::New(args) => straum::scaffold::run(&args),
     };
     std::process::exit(code);
 }

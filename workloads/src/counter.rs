@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use crate::history::{Op, OpType, Process};
-use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{malformed, ErrorStyle, Field, FieldType, Rpc};
 use crate::{
     CheckResult, ClientId, Completion, Invocation, Step, Validity, Workload, WorkloadOptions,
 };
@@ -36,6 +36,39 @@ pub enum Kind {
     /// `pn-counter`: deltas may be negative.
     PosNeg,
 }
+
+/// `add`: a client adds a delta to the counter.
+pub const ADD: Rpc = Rpc {
+    request: "add",
+    doc: "Add `delta` to the shared counter.",
+    request_fields: &[Field::new(
+        "delta",
+        FieldType::Int,
+        "the amount: 0…4 for g-counter, −5…4 for pn-counter",
+    )],
+    reply: "add_ok",
+    reply_fields: &[],
+    errors: &[],
+    example_request: r#"{"type":"add","msg_id":1,"delta":3}"#,
+    example_reply: r#"{"type":"add_ok","in_reply_to":1}"#,
+};
+
+/// `read`: a client reads the counter.
+pub const READ: Rpc = Rpc {
+    request: "read",
+    doc: "Answer with the counter's value. Final reads (after the faults heal) must equal \
+          a sum the acknowledged and indeterminate adds allow.",
+    request_fields: &[],
+    reply: "read_ok",
+    reply_fields: &[Field::new(
+        "value",
+        FieldType::Int,
+        "the counter (must fit a signed 64-bit integer)",
+    )],
+    errors: &[],
+    example_request: r#"{"type":"read","msg_id":2}"#,
+    example_reply: r#"{"type":"read_ok","in_reply_to":2,"value":12}"#,
+};
 
 /// The g-counter or pn-counter workload.
 #[derive(Debug)]
@@ -101,6 +134,10 @@ impl Workload for Counter {
         })
     }
 
+    fn rpcs(&self) -> &'static [Rpc] {
+        &[ADD, READ]
+    }
+
     fn invoke(&mut self, _client: ClientId, op: &Invocation) -> Step {
         Step::Send(request(op))
     }
@@ -136,9 +173,9 @@ fn request(op: &Invocation) -> Map<String, Value> {
 /// read value must be an integer that fits a long (Maelstrom coerces it to one).
 fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
     if op.f == "add" {
-        return acknowledged(op, reply, "add_ok");
+        return ADD.acknowledged(op, reply);
     }
-    match validate_reply(reply, "read_ok", &[("value", FieldType::Int)]) {
+    match READ.validate(reply) {
         Ok(()) => match reply["value"].as_i64() {
             Some(value) => Completion::ok(Value::from(value)),
             None => malformed(

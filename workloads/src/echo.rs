@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::history::{pair_index, Op, OpType};
 use crate::quote::abridge_json;
-use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{malformed, ErrorStyle, Field, FieldType, Rpc};
 use crate::{
     CheckResult, ClientId, Completion, Invocation, Step, Validity, Workload, WorkloadOptions,
 };
@@ -18,6 +18,22 @@ const MAX_REPORTED: usize = 32;
 
 /// The echo workload.
 pub struct Echo;
+
+/// `echo`: the one RPC of the workload.
+pub const ECHO: Rpc = Rpc {
+    request: "echo",
+    doc: "Send the `echo` value straight back.",
+    request_fields: &[Field::new("echo", FieldType::String, "the text to echo")],
+    reply: "echo_ok",
+    reply_fields: &[Field::new(
+        "echo",
+        FieldType::Any,
+        "the request's `echo`, unchanged",
+    )],
+    errors: &[],
+    example_request: r#"{"type":"echo","msg_id":1,"echo":"Please echo 35"}"#,
+    example_reply: r#"{"type":"echo_ok","in_reply_to":1,"echo":"Please echo 35"}"#,
+};
 
 /// Build the echo workload.
 pub fn build(_: &WorkloadOptions) -> Result<Box<dyn Workload>, String> {
@@ -35,6 +51,10 @@ impl Workload for Echo {
             "echo",
             Value::from(format!("Please echo {n}")),
         ))
+    }
+
+    fn rpcs(&self) -> &'static [Rpc] {
+        &[ECHO]
     }
 
     fn invoke(&mut self, _client: ClientId, op: &Invocation) -> Step {
@@ -68,7 +88,7 @@ fn request(op: &Invocation) -> Map<String, Value> {
 
 /// The completion for a non-error reply, checked against the closed reply schema.
 fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
-    match validate_reply(reply, "echo_ok", &[("echo", FieldType::Any)]) {
+    match ECHO.validate(reply) {
         Ok(()) => Completion::ok(Value::Object(reply.clone())),
         Err(reason) => malformed(op, reply, &reason),
     }

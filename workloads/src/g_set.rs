@@ -7,9 +7,42 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use crate::history::Op;
-use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{malformed, ErrorStyle, Field, FieldType, Rpc};
 use crate::set_full;
 use crate::{CheckResult, ClientId, Completion, Invocation, Step, Workload, WorkloadOptions};
+
+/// `add`: a client adds an element.
+pub const ADD: Rpc = Rpc {
+    request: "add",
+    doc: "Add `element` to the grow-only set; once acknowledged it must stay visible to \
+          every read that begins after the set has had time to converge.",
+    request_fields: &[Field::new(
+        "element",
+        FieldType::Int,
+        "the element: 0, 1, 2, … in order",
+    )],
+    reply: "add_ok",
+    reply_fields: &[],
+    errors: &[],
+    example_request: r#"{"type":"add","msg_id":1,"element":3}"#,
+    example_reply: r#"{"type":"add_ok","in_reply_to":1}"#,
+};
+
+/// `read`: a client reads the whole set.
+pub const READ: Rpc = Rpc {
+    request: "read",
+    doc: "Answer with every element of the set, in any order.",
+    request_fields: &[],
+    reply: "read_ok",
+    reply_fields: &[Field::new(
+        "value",
+        FieldType::Array,
+        "the elements (`null` counts as empty)",
+    )],
+    errors: &[],
+    example_request: r#"{"type":"read","msg_id":2}"#,
+    example_reply: r#"{"type":"read_ok","in_reply_to":2,"value":[0,1,3]}"#,
+};
 
 /// The g-set workload.
 #[derive(Debug, Default)]
@@ -46,6 +79,10 @@ impl Workload for GSet {
         (done == 0).then_some(Invocation::new("read", Value::Null))
     }
 
+    fn rpcs(&self) -> &'static [Rpc] {
+        &[ADD, READ]
+    }
+
     fn invoke(&mut self, _client: ClientId, op: &Invocation) -> Step {
         Step::Send(request(op))
     }
@@ -80,9 +117,9 @@ fn request(op: &Invocation) -> Map<String, Value> {
 /// The completion for a non-error reply, checked against the closed reply schema.
 fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
     if op.f == "add" {
-        return acknowledged(op, reply, "add_ok");
+        return ADD.acknowledged(op, reply);
     }
-    match validate_reply(reply, "read_ok", &[("value", FieldType::Array)]) {
+    match READ.validate(reply) {
         Ok(()) => Completion::ok(match &reply["value"] {
             Value::Null => Value::Array(Vec::new()),
             elements => elements.clone(),

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::history::Op;
 use crate::linearizable::{self, CheckOptions};
-use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{malformed, ErrorStyle, Field, FieldType, Rpc};
 use crate::{
     CheckResult, ClientId, Completion, Invocation, ReportPage, Step, Validity, Workload,
     WorkloadOptions,
@@ -35,6 +35,53 @@ struct Group {
     key: u64,
     processes: HashSet<u64>,
 }
+
+/// `read`: a client reads one key.
+pub const READ: Rpc = Rpc {
+    request: "read",
+    doc: "Answer with the key's current value; every key's history must be linearizable.",
+    request_fields: &[Field::new("key", FieldType::Int, "the key")],
+    reply: "read_ok",
+    reply_fields: &[Field::new("value", FieldType::Any, "the key's value")],
+    errors: &[(20, "the key has never been written")],
+    example_request: r#"{"type":"read","msg_id":1,"key":0}"#,
+    example_reply: r#"{"type":"read_ok","in_reply_to":1,"value":3}"#,
+};
+
+/// `write`: a client writes one key.
+pub const WRITE: Rpc = Rpc {
+    request: "write",
+    doc: "Set the key to `value`.",
+    request_fields: &[
+        Field::new("key", FieldType::Int, "the key"),
+        Field::new("value", FieldType::Int, "the new value, 0…4"),
+    ],
+    reply: "write_ok",
+    reply_fields: &[],
+    errors: &[],
+    example_request: r#"{"type":"write","msg_id":2,"key":0,"value":4}"#,
+    example_reply: r#"{"type":"write_ok","in_reply_to":2}"#,
+};
+
+/// `cas`: a client compares and sets one key.
+pub const CAS: Rpc = Rpc {
+    request: "cas",
+    doc: "If the key's value is `from`, set it to `to`, atomically; otherwise answer an \
+          error.",
+    request_fields: &[
+        Field::new("key", FieldType::Int, "the key"),
+        Field::new("from", FieldType::Int, "the value expected, 0…4"),
+        Field::new("to", FieldType::Int, "the new value, 0…4"),
+    ],
+    reply: "cas_ok",
+    reply_fields: &[],
+    errors: &[
+        (20, "the key has never been written"),
+        (22, "the key's value is not `from`"),
+    ],
+    example_request: r#"{"type":"cas","msg_id":3,"key":0,"from":4,"to":1}"#,
+    example_reply: r#"{"type":"cas_ok","in_reply_to":3}"#,
+};
 
 /// The lin-kv workload.
 #[derive(Debug)]
@@ -113,6 +160,10 @@ impl Workload for LinKv {
         })
     }
 
+    fn rpcs(&self) -> &'static [Rpc] {
+        &[READ, WRITE, CAS]
+    }
+
     fn invoke(&mut self, _: ClientId, op: &Invocation) -> Step {
         let mut body = Map::new();
         body.insert("type".into(), Value::from(op.f));
@@ -132,12 +183,12 @@ impl Workload for LinKv {
 
     fn reply(&mut self, _: ClientId, op: &Invocation, reply: &Map<String, Value>) -> Step {
         Step::Done(match op.f {
-            "read" => match validate_reply(reply, "read_ok", &[("value", FieldType::Any)]) {
+            "read" => match READ.validate(reply) {
                 Ok(()) => Completion::ok(json!([op.value[0], reply["value"]])),
                 Err(reason) => malformed(op, reply, &reason),
             },
-            "write" => acknowledged(op, reply, "write_ok"),
-            _ => acknowledged(op, reply, "cas_ok"),
+            "write" => WRITE.acknowledged(op, reply),
+            _ => CAS.acknowledged(op, reply),
         })
     }
 

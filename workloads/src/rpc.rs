@@ -14,6 +14,10 @@ pub enum FieldType {
     Any,
     /// An exact JSON integer (`1.0` is not one).
     Int,
+    /// A JSON string.
+    String,
+    /// `true` or `false`.
+    Bool,
     /// A JSON array; `null` is accepted too and means empty (Maelstrom's schema quirk).
     Array,
     /// A JSON object.
@@ -21,53 +25,189 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    fn accepts(self, value: &Value) -> bool {
+    /// Whether `value` has this type.
+    pub fn accepts(self, value: &Value) -> bool {
         match self {
             FieldType::Any => true,
             FieldType::Int => value.is_i64() || value.is_u64(),
+            FieldType::String => value.is_string(),
+            FieldType::Bool => value.is_boolean(),
             FieldType::Array => value.is_array() || value.is_null(),
             FieldType::Object => value.is_object(),
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The type in a few words, as error messages and `straum doc` say it.
+    pub fn name(self) -> &'static str {
         match self {
             FieldType::Any => "any value",
             FieldType::Int => "an integer",
+            FieldType::String => "a string",
+            FieldType::Bool => "a boolean",
             FieldType::Array => "an array",
             FieldType::Object => "an object",
         }
     }
 }
 
+/// One field of an RPC body: its name, the type that is enforced, whether it may be
+/// left out, and what it means (for `straum doc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// The key in the body.
+    pub name: &'static str,
+    /// The type it must have.
+    pub ty: FieldType,
+    /// Whether the body may leave it out.
+    pub optional: bool,
+    /// What it means, in one phrase.
+    pub doc: &'static str,
+}
+
+impl Field {
+    /// A field the body must carry.
+    pub const fn new(name: &'static str, ty: FieldType, doc: &'static str) -> Field {
+        Field {
+            name,
+            ty,
+            optional: false,
+            doc,
+        }
+    }
+
+    /// A field the body may leave out.
+    pub const fn optional(name: &'static str, ty: FieldType, doc: &'static str) -> Field {
+        Field {
+            name,
+            ty,
+            optional: true,
+            doc,
+        }
+    }
+}
+
+/// One RPC: what it is for, its request and reply shapes, the error codes it may
+/// answer with and an example exchange. It is the single definition of the RPC: the
+/// client validates replies with [`Rpc::validate`] and `straum doc` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rpc {
+    /// The request's `type`.
+    pub request: &'static str,
+    /// What the receiver must do, in a sentence or two.
+    pub doc: &'static str,
+    /// The request's fields besides `type` and `msg_id`.
+    pub request_fields: &'static [Field],
+    /// The reply's `type`.
+    pub reply: &'static str,
+    /// The reply's fields besides `type`, `in_reply_to` and `msg_id`.
+    pub reply_fields: &'static [Field],
+    /// Error codes the receiver may answer with instead, and when.
+    pub errors: &'static [(i64, &'static str)],
+    /// An example request body (JSON text, `msg_id` included).
+    pub example_request: &'static str,
+    /// The reply to it (JSON text, `in_reply_to` included).
+    pub example_reply: &'static str,
+}
+
+impl Rpc {
+    /// Check a reply body against this RPC's closed reply schema.
+    pub fn validate(&self, reply: &Map<String, Value>) -> Result<(), String> {
+        check_body(reply, self.reply, spec(self.reply_fields), REPLY_IDS)
+    }
+
+    /// The completion for a reply to an acknowledgement RPC with no fields
+    /// (`add_ok`, `broadcast_ok`, …): ok with the invoked value, or indeterminate if
+    /// the reply is malformed.
+    pub fn acknowledged(&self, op: &Invocation, reply: &Map<String, Value>) -> Completion {
+        match self.validate(reply) {
+            Ok(()) => Completion::ok(op.value.clone()),
+            Err(reason) => malformed(op, reply, &reason),
+        }
+    }
+
+    /// Check a request body against this RPC's request shape: `type`, the listed
+    /// fields (optional ones may be missing) and `msg_id`; nothing else.
+    pub fn validate_request(&self, request: &Map<String, Value>) -> Result<(), String> {
+        check_body(
+            request,
+            self.request,
+            spec(self.request_fields),
+            &["msg_id"],
+        )
+    }
+}
+
+/// `init`: the first message every node gets, from the harness, before anything else.
+/// The harness only requires the reply's `type`; the node must not send anything
+/// before it has answered.
+pub const INIT: Rpc = Rpc {
+    request: "init",
+    doc: "Remember your own id and the ids of all nodes, then answer. Everything else \
+          waits for this reply.",
+    request_fields: &[
+        Field::new("node_id", FieldType::String, "this node's id, e.g. \"n1\""),
+        Field::new(
+            "node_ids",
+            FieldType::Array,
+            "every node's id (strings), this one included, in order",
+        ),
+    ],
+    reply: "init_ok",
+    reply_fields: &[],
+    errors: &[],
+    example_request: r#"{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n0","n1","n2"]}"#,
+    example_reply: r#"{"type":"init_ok","in_reply_to":1}"#,
+};
+
 /// Check a reply body against a closed schema: exactly `type` = `kind`, the listed
 /// fields, `in_reply_to` (integer) and optionally `msg_id` (integer); nothing else.
+/// Workloads with an [`Rpc`] definition call [`Rpc::validate`] instead, so that
+/// `straum doc` shows the schema.
 pub fn validate_reply(
     reply: &Map<String, Value>,
     kind: &str,
     fields: &[(&str, FieldType)],
 ) -> Result<(), String> {
-    match reply.get("type") {
+    let fields = fields.iter().map(|(name, ty)| (*name, *ty, false));
+    check_body(reply, kind, fields, REPLY_IDS)
+}
+
+/// The message ids a reply may carry besides its fields.
+const REPLY_IDS: &[&str] = &["in_reply_to", "msg_id"];
+
+/// A field list as (name, type, optional) triples.
+fn spec(fields: &[Field]) -> impl Iterator<Item = (&str, FieldType, bool)> + Clone {
+    fields.iter().map(|f| (f.name, f.ty, f.optional))
+}
+
+fn check_body<'a>(
+    body: &Map<String, Value>,
+    kind: &str,
+    fields: impl Iterator<Item = (&'a str, FieldType, bool)> + Clone,
+    ids: &[&str],
+) -> Result<(), String> {
+    match body.get("type") {
         Some(Value::String(t)) if t == kind => {}
         other => return Err(format!("expected type {kind:?}, got {}", show(other))),
     }
-    for (name, field_type) in fields {
-        match reply.get(*name) {
-            Some(value) if field_type.accepts(value) => {}
+    for (name, ty, optional) in fields.clone() {
+        match body.get(name) {
+            Some(value) if ty.accepts(value) => {}
             Some(value) => {
                 return Err(format!(
                     "field {name:?} should be {}, got {}",
-                    field_type.name(),
+                    ty.name(),
                     crate::quote::abridge_json(value)
                 ))
             }
+            None if optional => {}
             None => return Err(format!("missing required field {name:?}")),
         }
     }
-    for (key, value) in reply {
+    for (key, value) in body {
         let allowed = key == "type"
-            || fields.iter().any(|(name, _)| name == key)
-            || ((key == "in_reply_to" || key == "msg_id") && FieldType::Int.accepts(value));
+            || fields.clone().any(|(name, _, _)| name == key)
+            || (ids.contains(&key.as_str()) && FieldType::Int.accepts(value));
         if !allowed {
             return Err(format!(
                 "disallowed key {key:?} = {}",
@@ -98,6 +238,7 @@ pub fn malformed(op: &Invocation, reply: &Map<String, Value>, reason: &str) -> C
 
 /// The completion for an acknowledgement with no fields (`add_ok`, `broadcast_ok`,
 /// …): ok with the invoked value, or indeterminate if the reply is malformed.
+/// Workloads with an [`Rpc`] definition call [`Rpc::acknowledged`] instead.
 pub fn acknowledged(op: &Invocation, reply: &Map<String, Value>, kind: &str) -> Completion {
     match validate_reply(reply, kind, &[]) {
         Ok(()) => Completion::ok(op.value.clone()),

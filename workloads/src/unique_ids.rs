@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 
 use crate::history::{Op, OpType};
-use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{malformed, ErrorStyle, Field, FieldType, Rpc};
 use crate::{
     CheckResult, ClientId, Completion, Invocation, Step, Validity, Workload, WorkloadOptions,
 };
@@ -19,6 +19,22 @@ const MAX_DUPLICATES_LISTED: usize = 48;
 
 /// The unique-ids workload.
 pub struct UniqueIds;
+
+/// `generate`: the one RPC of the workload.
+pub const GENERATE: Rpc = Rpc {
+    request: "generate",
+    doc: "Answer with an id no node has returned before, even under partitions.",
+    request_fields: &[],
+    reply: "generate_ok",
+    reply_fields: &[Field::new(
+        "id",
+        FieldType::Any,
+        "the new id: any JSON value (ids compare exactly as JSON)",
+    )],
+    errors: &[],
+    example_request: r#"{"type":"generate","msg_id":2}"#,
+    example_reply: r#"{"type":"generate_ok","in_reply_to":2,"id":"n1-17"}"#,
+};
 
 /// Build the unique-ids workload.
 pub fn build(_: &WorkloadOptions) -> Result<Box<dyn Workload>, String> {
@@ -32,6 +48,10 @@ impl Workload for UniqueIds {
 
     fn next_op(&mut self, _rng: &mut ChaCha8Rng) -> Option<Invocation> {
         Some(Invocation::new("generate", Value::Null))
+    }
+
+    fn rpcs(&self) -> &'static [Rpc] {
+        &[GENERATE]
     }
 
     fn invoke(&mut self, _client: ClientId, _op: &Invocation) -> Step {
@@ -64,7 +84,7 @@ fn request(_op: &Invocation) -> Map<String, Value> {
 
 /// The completion for a non-error reply, checked against the closed reply schema.
 fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
-    match validate_reply(reply, "generate_ok", &[("id", FieldType::Any)]) {
+    match GENERATE.validate(reply) {
         Ok(()) => Completion::ok(reply["id"].clone()),
         Err(reason) => malformed(op, reply, &reason),
     }

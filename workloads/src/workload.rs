@@ -230,6 +230,12 @@ pub trait Workload: Send {
     /// that generators can be timed (kafka's client crashes); ignored by default.
     fn observe_time(&mut self, _since_start: std::time::Duration) {}
 
+    /// The RPCs a node must answer for this workload (its setup request included), as
+    /// the client validates them; `straum doc` prints them.
+    fn rpcs(&self) -> &'static [crate::rpc::Rpc] {
+        &[]
+    }
+
     /// Whether the workload has a final phase (after healing and recovery).
     fn has_final_phase(&self) -> bool {
         false

@@ -4,6 +4,65 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
+use straum_workloads::rpc::{Field, FieldType, Rpc};
+
+/// `read` of a KV service.
+pub const READ: Rpc = Rpc {
+    request: "read",
+    doc: "Read a key.",
+    request_fields: &[Field::new("key", FieldType::Any, "the key (any JSON)")],
+    reply: "read_ok",
+    reply_fields: &[Field::new("value", FieldType::Any, "the key's value")],
+    errors: &[(20, "the key does not exist")],
+    example_request: r#"{"type":"read","msg_id":1,"key":"counter"}"#,
+    example_reply: r#"{"type":"read_ok","in_reply_to":1,"value":5}"#,
+};
+
+/// `write` of a KV service.
+pub const WRITE: Rpc = Rpc {
+    request: "write",
+    doc: "Write a key.",
+    request_fields: &[
+        Field::new("key", FieldType::Any, "the key (any JSON)"),
+        Field::new("value", FieldType::Any, "the new value (any JSON)"),
+    ],
+    reply: "write_ok",
+    reply_fields: &[],
+    errors: &[],
+    example_request: r#"{"type":"write","msg_id":2,"key":"counter","value":5}"#,
+    example_reply: r#"{"type":"write_ok","in_reply_to":2}"#,
+};
+
+/// `cas` of a KV service.
+pub const CAS: Rpc = Rpc {
+    request: "cas",
+    doc: "Compare and set: if the key's value is `from` (compared as JSON, so 1 ≠ 1.0), \
+          set it to `to`.",
+    request_fields: &[
+        Field::new("key", FieldType::Any, "the key (any JSON)"),
+        Field::new("from", FieldType::Any, "the value expected"),
+        Field::new("to", FieldType::Any, "the new value"),
+        Field::optional(
+            "create_if_not_exists",
+            FieldType::Bool,
+            "true: a missing key is created with `to` (lww-kv ignores it)",
+        ),
+    ],
+    reply: "cas_ok",
+    reply_fields: &[],
+    errors: &[
+        (
+            20,
+            "the key does not exist (and `create_if_not_exists` is not true)",
+        ),
+        (22, "the key's value is not `from`"),
+    ],
+    example_request: r#"{"type":"cas","msg_id":3,"key":"counter","from":5,"to":6}"#,
+    example_reply: r#"{"type":"cas_ok","in_reply_to":3}"#,
+};
+
+/// The RPCs of lin-kv, seq-kv and lww-kv.
+pub const RPCS: &[Rpc] = &[READ, WRITE, CAS];
 
 /// A reply body without `in_reply_to`.
 pub type Reply = Map<String, Value>;
@@ -54,24 +113,33 @@ pub enum Request {
     },
 }
 
-/// Parse a KV request, or the error reply for a malformed or unsupported one.
+/// Parse a KV request, or the error reply for a malformed or unsupported one. The
+/// required fields are those of [`RPCS`].
 pub fn parse(body: &Map<String, Value>) -> Result<Request, Reply> {
-    let field = |name: &str| {
-        body.get(name)
-            .cloned()
-            .ok_or_else(|| error(12, format!("request is missing the field {name:?}")))
-    };
-    let key = || field("key").map(|k| canonical(&k));
-    match body.get("type").and_then(Value::as_str) {
-        Some("read") => Ok(Request::Read { key: key()? }),
+    let kind = body.get("type").and_then(Value::as_str);
+    let rpc = RPCS.iter().find(|rpc| Some(rpc.request) == kind);
+    if let Some(missing) = rpc
+        .into_iter()
+        .flat_map(|rpc| rpc.request_fields)
+        .find(|f| !f.optional && !body.contains_key(f.name))
+    {
+        return Err(error(
+            12,
+            format!("request is missing the field {:?}", missing.name),
+        ));
+    }
+    let field = |name: &str| body.get(name).cloned().unwrap_or(Value::Null);
+    let key = || canonical(&field("key"));
+    match kind {
+        Some("read") => Ok(Request::Read { key: key() }),
         Some("write") => Ok(Request::Write {
-            key: key()?,
-            value: field("value")?,
+            key: key(),
+            value: field("value"),
         }),
         Some("cas") => Ok(Request::Cas {
-            key: key()?,
-            from: field("from")?,
-            to: field("to")?,
+            key: key(),
+            from: field("from"),
+            to: field("to"),
             create: body.get("create_if_not_exists") == Some(&Value::Bool(true)),
         }),
         other => Err(unsupported(other)),

@@ -22,6 +22,44 @@ pub use lin_tso::LinTso;
 pub use lww_kv::LwwKv;
 pub use seq_kv::SeqKv;
 
+/// What `straum doc` says about one service.
+pub struct ServiceDoc {
+    /// Its name (and id on the network).
+    pub name: &'static str,
+    /// What it guarantees, in a sentence or two.
+    pub about: &'static str,
+    /// The RPCs it answers.
+    pub rpcs: &'static [straum_workloads::rpc::Rpc],
+}
+
+/// The services, for `straum doc`.
+pub const DOCS: [ServiceDoc; 4] = [
+    ServiceDoc {
+        name: "lin-kv",
+        about: "A linearizable key-value store: every request takes effect atomically \
+                at one moment between its send and its reply.",
+        rpcs: kv::RPCS,
+    },
+    ServiceDoc {
+        name: "seq-kv",
+        about: "A sequentially consistent key-value store: a read may be stale, but never \
+                older than what the same caller already saw; write something new to get \
+                a fresh view.",
+        rpcs: kv::RPCS,
+    },
+    ServiceDoc {
+        name: "lww-kv",
+        about: "A last-write-wins key-value store over two replicas that merge by Lamport \
+                timestamp: reads may be stale and concurrent writes may be lost.",
+        rpcs: kv::RPCS,
+    },
+    ServiceDoc {
+        name: "lin-tso",
+        about: "A linearizable timestamp oracle.",
+        rpcs: &[lin_tso::TS],
+    },
+];
+
 /// The services' names, which are also their ids on the network.
 pub const NAMES: [&str; 4] = ["lin-kv", "lin-tso", "lww-kv", "seq-kv"];
 

@@ -13,11 +13,62 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use crate::history::Op;
-use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{malformed, ErrorStyle, Field, FieldType, Rpc};
 use crate::set_full;
 use crate::topology::Topology;
 use crate::{
     CheckResult, ClientId, Completion, Invocation, NetEvent, Step, Workload, WorkloadOptions,
+};
+
+/// `topology`: sent once to every node before the first client operation.
+pub const TOPOLOGY: Rpc = Rpc {
+    request: "topology",
+    doc: "Learn your neighbours (a suggestion: you may talk to any node). Sent once, \
+          before any client operation; a reply other than `topology_ok` aborts the run.",
+    request_fields: &[Field::new(
+        "topology",
+        FieldType::Object,
+        "node id → array of neighbour node ids (`--topology`, default grid)",
+    )],
+    reply: "topology_ok",
+    reply_fields: &[],
+    errors: &[],
+    example_request: r#"{"type":"topology","msg_id":1,"topology":{"n0":["n1"],"n1":["n0"]}}"#,
+    example_reply: r#"{"type":"topology_ok","in_reply_to":1}"#,
+};
+
+/// `broadcast`: a client hands a node a new message.
+pub const BROADCAST: Rpc = Rpc {
+    request: "broadcast",
+    doc: "Remember `message` and make sure every other node gets it too. Each value is \
+          broadcast once.",
+    request_fields: &[Field::new(
+        "message",
+        FieldType::Int,
+        "the value: 0, 1, 2, … in order",
+    )],
+    reply: "broadcast_ok",
+    reply_fields: &[],
+    errors: &[],
+    example_request: r#"{"type":"broadcast","msg_id":2,"message":7}"#,
+    example_reply: r#"{"type":"broadcast_ok","in_reply_to":2}"#,
+};
+
+/// `read`: a client asks what a node has seen.
+pub const READ: Rpc = Rpc {
+    request: "read",
+    doc: "Answer with every message this node has seen (from clients or other nodes), \
+          in any order. The final reads must hold every acknowledged broadcast.",
+    request_fields: &[],
+    reply: "read_ok",
+    reply_fields: &[Field::new(
+        "messages",
+        FieldType::Array,
+        "the messages seen (`null` counts as empty)",
+    )],
+    errors: &[],
+    example_request: r#"{"type":"read","msg_id":3}"#,
+    example_reply: r#"{"type":"read_ok","in_reply_to":3,"messages":[0,1,7]}"#,
 };
 
 /// The broadcast workload.
@@ -78,6 +129,10 @@ impl Workload for Broadcast {
         })
     }
 
+    fn rpcs(&self) -> &'static [Rpc] {
+        &[TOPOLOGY, BROADCAST, READ]
+    }
+
     fn invoke(&mut self, _client: ClientId, op: &Invocation) -> Step {
         Step::Send(request(op))
     }
@@ -108,7 +163,7 @@ impl Workload for Broadcast {
     }
 
     fn check_setup_reply(&self, reply: &Map<String, Value>) -> Result<(), String> {
-        validate_reply(reply, "topology_ok", &[])
+        TOPOLOGY.validate(reply)
     }
 
     fn analyze_network(
@@ -133,9 +188,9 @@ fn request(op: &Invocation) -> Map<String, Value> {
 /// The completion for a non-error reply, checked against the closed reply schema.
 fn complete(op: &Invocation, reply: &Map<String, Value>) -> Completion {
     if op.f == "broadcast" {
-        return acknowledged(op, reply, "broadcast_ok");
+        return BROADCAST.acknowledged(op, reply);
     }
-    match validate_reply(reply, "read_ok", &[("messages", FieldType::Array)]) {
+    match READ.validate(reply) {
         Ok(()) => Completion::ok(match &reply["messages"] {
             Value::Null => Value::Array(Vec::new()),
             messages => messages.clone(),

@@ -20,8 +20,86 @@ use serde_json::{json, Map, Value};
 
 use super::generator::OffsetTracker;
 use crate::history::OpType;
-use crate::rpc::{malformed, validate_reply, FieldType};
+use crate::rpc::{malformed, Field, FieldType, Rpc};
 use crate::{Completion, Invocation, Step};
+
+/// `send`: append a message to a key's log.
+pub const SEND: Rpc = Rpc {
+    request: "send",
+    doc: "Append `msg` to the log of `key` and answer with its offset. Offsets of a key \
+          are unique and increase in the order the sends took effect (gaps are fine).",
+    request_fields: &[
+        Field::new("key", FieldType::String, "the log, e.g. \"9\""),
+        Field::new("msg", FieldType::Int, "the message"),
+    ],
+    reply: "send_ok",
+    reply_fields: &[Field::new(
+        "offset",
+        FieldType::Int,
+        "where `msg` now is in the log",
+    )],
+    errors: &[],
+    example_request: r#"{"type":"send","msg_id":1,"key":"9","msg":42}"#,
+    example_reply: r#"{"type":"send_ok","in_reply_to":1,"offset":1000}"#,
+};
+
+/// `poll`: read messages from given offsets on.
+pub const POLL: Rpc = Rpc {
+    request: "poll",
+    doc: "For each key in `offsets`, answer with messages from that offset on, in offset \
+          order, without skipping any acknowledged one (you may return fewer than all).",
+    request_fields: &[Field::new(
+        "offsets",
+        FieldType::Object,
+        "key → first offset wanted (integer)",
+    )],
+    reply: "poll_ok",
+    reply_fields: &[Field::new(
+        "msgs",
+        FieldType::Object,
+        "key → array of [offset, msg] pairs with integer offsets",
+    )],
+    errors: &[],
+    example_request: r#"{"type":"poll","msg_id":2,"offsets":{"9":1000}}"#,
+    example_reply: r#"{"type":"poll_ok","in_reply_to":2,"msgs":{"9":[[1000,42],[1001,43]]}}"#,
+};
+
+/// `commit_offsets`: a client has processed messages up to these offsets.
+pub const COMMIT_OFFSETS: Rpc = Rpc {
+    request: "commit_offsets",
+    doc: "Remember, per key, that the client processed messages up to and including \
+          this offset.",
+    request_fields: &[Field::new(
+        "offsets",
+        FieldType::Object,
+        "key → highest offset processed (integer)",
+    )],
+    reply: "commit_offsets_ok",
+    reply_fields: &[],
+    errors: &[],
+    example_request: r#"{"type":"commit_offsets","msg_id":3,"offsets":{"9":1001}}"#,
+    example_reply: r#"{"type":"commit_offsets_ok","in_reply_to":3}"#,
+};
+
+/// `list_committed_offsets`: a client asks where to resume.
+pub const LIST_COMMITTED_OFFSETS: Rpc = Rpc {
+    request: "list_committed_offsets",
+    doc: "Answer with the committed offset of each of `keys` that has one (leave out \
+          keys never committed).",
+    request_fields: &[Field::new("keys", FieldType::Array, "the keys (strings)")],
+    reply: "list_committed_offsets_ok",
+    reply_fields: &[Field::new(
+        "offsets",
+        FieldType::Object,
+        "key → committed offset (integer)",
+    )],
+    errors: &[],
+    example_request: r#"{"type":"list_committed_offsets","msg_id":4,"keys":["9","10"]}"#,
+    example_reply: r#"{"type":"list_committed_offsets_ok","in_reply_to":4,"offsets":{"9":1001}}"#,
+};
+
+/// The kafka workload's RPCs.
+pub const RPCS: &[Rpc] = &[SEND, POLL, COMMIT_OFFSETS, LIST_COMMITTED_OFFSETS];
 
 /// A main-phase poll.
 pub fn poll_op() -> Invocation {
@@ -128,19 +206,17 @@ impl ClientState {
         let completion = match (op.f, stage) {
             ("send", _) => self.sent(op, reply, offsets),
             ("poll", Stage::Polling) => return self.polled(op, reply, offsets),
-            ("poll", Stage::Committing { msgs, advance }) => {
-                match validate_reply(reply, "commit_offsets_ok", &[]) {
-                    Ok(()) => {
-                        for (key, highest) in advance {
-                            let next = highest.saturating_add(1);
-                            let p = self.positions.entry(key).or_insert(next);
-                            *p = (*p).max(next);
-                        }
-                        Completion::ok(json!([["poll", msgs]]))
+            ("poll", Stage::Committing { msgs, advance }) => match COMMIT_OFFSETS.validate(reply) {
+                Ok(()) => {
+                    for (key, highest) in advance {
+                        let next = highest.saturating_add(1);
+                        let p = self.positions.entry(key).or_insert(next);
+                        *p = (*p).max(next);
                     }
-                    Err(reason) => malformed(op, reply, &reason),
+                    Completion::ok(json!([["poll", msgs]]))
                 }
-            }
+                Err(reason) => malformed(op, reply, &reason),
+            },
             ("assign", Stage::Listing(keys)) => self.listed(op, reply, keys),
             (f, stage) => malformed(
                 op,
@@ -157,7 +233,7 @@ impl ClientState {
         reply: &Map<String, Value>,
         offsets: &mut OffsetTracker,
     ) -> Completion {
-        if let Err(reason) = validate_reply(reply, "send_ok", &[("offset", FieldType::Int)]) {
+        if let Err(reason) = SEND.validate(reply) {
             return malformed(op, reply, &reason);
         }
         let Some(offset) = reply["offset"].as_i64() else {
@@ -180,7 +256,7 @@ impl ClientState {
         reply: &Map<String, Value>,
         offsets: &mut OffsetTracker,
     ) -> Step {
-        if let Err(reason) = validate_reply(reply, "poll_ok", &[("msgs", FieldType::Object)]) {
+        if let Err(reason) = POLL.validate(reply) {
             return Step::Done(malformed(op, reply, &reason));
         }
         let mut msgs = Map::new();
@@ -241,11 +317,7 @@ impl ClientState {
         reply: &Map<String, Value>,
         keys: Vec<String>,
     ) -> Completion {
-        if let Err(reason) = validate_reply(
-            reply,
-            "list_committed_offsets_ok",
-            &[("offsets", FieldType::Object)],
-        ) {
+        if let Err(reason) = LIST_COMMITTED_OFFSETS.validate(reply) {
             return malformed(op, reply, &reason);
         }
         let committed = reply["offsets"].as_object().expect("validated");

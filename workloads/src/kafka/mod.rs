@@ -164,6 +164,10 @@ impl Workload for Kafka {
         Some(FINAL_PHASE_LIMIT)
     }
 
+    fn rpcs(&self) -> &'static [crate::rpc::Rpc] {
+        client::RPCS
+    }
+
     fn invoke(&mut self, client: ClientId, op: &Invocation) -> Step {
         if op.final_read {
             if let Some(worker) = self.final_pending.take() {

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::elle::{self, ElleOptions, TxnKind};
 use crate::history::Op;
-use crate::rpc::{malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{malformed, ErrorStyle, Rpc};
 use crate::{CheckResult, ClientId, Completion, Invocation, Step, Workload, WorkloadOptions};
 
 pub use generator::TxnGenerator;
@@ -116,6 +116,10 @@ impl Workload for Txn {
         Some(Invocation::new("txn", self.generator.next(rng)))
     }
 
+    fn rpcs(&self) -> &'static [Rpc] {
+        std::slice::from_ref(schema::txn_rpc(self.kind))
+    }
+
     fn invoke(&mut self, _: ClientId, op: &Invocation) -> Step {
         let mut body = Map::new();
         body.insert("txn".into(), op.value.clone());
@@ -124,7 +128,8 @@ impl Workload for Txn {
     }
 
     fn reply(&mut self, _: ClientId, op: &Invocation, reply: &Map<String, Value>) -> Step {
-        let checked = validate_reply(reply, "txn_ok", &[("txn", FieldType::Array)])
+        let checked = schema::txn_rpc(self.kind)
+            .validate(reply)
             .and_then(|()| validate_txn(self.kind, &reply["txn"]));
         Step::Done(match checked {
             Ok(()) => Completion::ok(reply["txn"].clone()),

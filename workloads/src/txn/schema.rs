@@ -11,6 +11,59 @@ use serde_json::Value;
 
 use crate::elle::TxnKind;
 use crate::quote::abridge_json;
+use crate::rpc::{Field, FieldType, Rpc};
+
+/// `txn` of txn-list-append.
+pub const LIST_APPEND_TXN: Rpc = Rpc {
+    request: "txn",
+    doc: "Run the micro-ops in order as one transaction and answer with them, each read's \
+          null replaced by the key's list as the transaction saw it; the history must \
+          satisfy `--consistency-models` (default strict-serializable).",
+    request_fields: &[Field::new(
+        "txn",
+        FieldType::Array,
+        "micro-ops [\"r\", key, null] and [\"append\", key, int]; keys are integers",
+    )],
+    reply: "txn_ok",
+    reply_fields: &[Field::new(
+        "txn",
+        FieldType::Array,
+        "the micro-ops, reads filled in: [\"r\", key, [ints] or null], appends echoed",
+    )],
+    errors: &[(30, "the transaction was aborted by a conflict (definite)")],
+    example_request: r#"{"type":"txn","msg_id":1,"txn":[["r",1,null],["append",1,3]]}"#,
+    example_reply: r#"{"type":"txn_ok","in_reply_to":1,"txn":[["r",1,[1,2]],["append",1,3]]}"#,
+};
+
+/// `txn` of txn-rw-register.
+pub const RW_REGISTER_TXN: Rpc = Rpc {
+    request: "txn",
+    doc: "Run the micro-ops in order as one transaction and answer with them, each read's \
+          null replaced by the value the transaction saw; the history must satisfy \
+          `--consistency-models` (default strict-serializable).",
+    request_fields: &[Field::new(
+        "txn",
+        FieldType::Array,
+        "micro-ops [\"r\", key, null] and [\"w\", key, value]; keys are integers",
+    )],
+    reply: "txn_ok",
+    reply_fields: &[Field::new(
+        "txn",
+        FieldType::Array,
+        "the micro-ops, reads filled in: [\"r\", key, scalar or null], writes echoed",
+    )],
+    errors: &[(30, "the transaction was aborted by a conflict (definite)")],
+    example_request: r#"{"type":"txn","msg_id":1,"txn":[["r",1,null],["w",1,3]]}"#,
+    example_reply: r#"{"type":"txn_ok","in_reply_to":1,"txn":[["r",1,2],["w",1,3]]}"#,
+};
+
+/// The `txn` RPC of a kind.
+pub fn txn_rpc(kind: TxnKind) -> &'static Rpc {
+    match kind {
+        TxnKind::ListAppend => &LIST_APPEND_TXN,
+        TxnKind::RwRegister => &RW_REGISTER_TXN,
+    }
+}
 
 /// The micro-op name of a write: `"append"` or `"w"`.
 pub fn write_f(kind: TxnKind) -> &'static str {

@@ -1,0 +1,3 @@
+module {{CRATE}}
+
+go 1.19
