@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod edn;
 pub mod engine;
+pub mod faketime;
 pub mod finish;
 pub mod journal;
 pub mod nemesis;
