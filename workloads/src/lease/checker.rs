@@ -215,7 +215,9 @@ mod tests {
     use crate::checkers::tests::op;
 
     /// process, lock, token, acquire_ok ms, release ms (or None to lapse), ttl ms
-    fn history(spec: &[(u64, i64, i64, u64, Option<u64>, u64)]) -> Vec<Op> {
+    type Spec = (u64, i64, i64, u64, Option<u64>, u64);
+
+    fn history(spec: &[Spec]) -> Vec<Op> {
         let mut ops = Vec::new();
         for &(p, lock, token, at, release, ttl) in spec {
             let value = json!({"lock": lock, "ttl": ttl, "token": token});
