@@ -59,6 +59,18 @@ struct Call {
     stage: Stage,
 }
 
+impl Call {
+    /// A call for `request` on `lock` that needs no ttl (acts and releases).
+    fn about(request: Message, lock: i64, stage: Stage) -> Call {
+        Call {
+            request,
+            lock,
+            ttl: Duration::ZERO,
+            stage,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct LeaseNode {
     granted: HashMap<i64, Granted>,
@@ -240,12 +252,7 @@ impl Node for LeaseNode {
                     .with("key", lock)
                     .with("value", value)
                     .with("token", token);
-                let call = Call {
-                    request: msg,
-                    lock,
-                    ttl: Duration::ZERO,
-                    stage: Stage::Write,
-                };
+                let call = Call::about(msg, lock, Stage::Write);
                 self.call(ctx, "fenced-store", body, call);
             }
             "release" => {
@@ -262,12 +269,7 @@ impl Node for LeaseNode {
                             .with("key", key(lock))
                             .with("from", granted.record)
                             .with("to", json!({"token": token, "free": true}));
-                        let call = Call {
-                            request: msg,
-                            lock,
-                            ttl: Duration::ZERO,
-                            stage: Stage::Free,
-                        };
+                        let call = Call::about(msg, lock, Stage::Free);
                         self.call(ctx, "lin-kv", body, call);
                     }
                     // Not ours (or already gone): it lapses on its own.
