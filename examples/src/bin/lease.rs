@@ -290,3 +290,73 @@ impl Node for LeaseNode {
 fn main() -> std::io::Result<()> {
     straum_node::run(|_| LeaseNode::default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use straum_node::Init;
+
+    fn message(src: &str, body: Body) -> Message {
+        Message {
+            id: None,
+            src: src.into(),
+            dest: "n0".into(),
+            body,
+        }
+    }
+
+    /// Ask for lock 0 and answer the node's lin-kv read with `record`; returns what
+    /// the node sent next.
+    fn acquire_seeing(
+        node: &mut LeaseNode,
+        ctx: &mut Context,
+        now_ms: u64,
+        record: Value,
+    ) -> Vec<Message> {
+        ctx.set_now(Duration::from_millis(now_ms));
+        let request = Body {
+            msg_id: Some(now_ms + 1),
+            ..Body::new("acquire").with("lock", 0).with("ttl", 1000)
+        };
+        node.handle(message("c1", request), ctx).unwrap();
+        let read = ctx.take_outbox().pop().unwrap();
+        assert_eq!(
+            (read.dest.as_str(), read.body.kind.as_str()),
+            ("lin-kv", "read")
+        );
+        let reply = Body {
+            in_reply_to: read.body.msg_id,
+            ..Body::new("read_ok").with("value", record)
+        };
+        node.handle(message("lin-kv", reply), ctx).unwrap();
+        ctx.take_outbox()
+    }
+
+    #[test]
+    fn a_held_lock_is_taken_over_only_after_ttl_and_margin_unchanged_and_acts_need_a_valid_lease() {
+        let mut ctx = Context::new(Init {
+            node_id: "n0".into(),
+            node_ids: vec!["n0".into()],
+        });
+        let mut node = LeaseNode::default();
+        let held = json!({"token": 7, "ttl": 1000});
+        for now in [0, 900, 1_400] {
+            let out = acquire_seeing(&mut node, &mut ctx, now, held.clone());
+            assert_eq!(out[0].body.kind, "error", "at {now} ms");
+            assert_eq!(out[0].body.get_i64("code"), Some(11));
+        }
+        let out = acquire_seeing(&mut node, &mut ctx, 1_401, held.clone());
+        assert_eq!(out[0].dest, "lin-tso", "taken over after 1000 + 400 ms");
+        // A changed record starts the wait again.
+        let out = acquire_seeing(&mut node, &mut ctx, 1_500, json!({"token": 8, "ttl": 1000}));
+        assert_eq!(out[0].body.kind, "error");
+        let act = Body {
+            msg_id: Some(99),
+            ..Body::new("act")
+                .with("lock", 0)
+                .with("token", 7)
+                .with("value", 1)
+        };
+        node.handle(message("c1", act), &mut ctx).unwrap_err();
+    }
+}
