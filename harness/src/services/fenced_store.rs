@@ -20,8 +20,9 @@ use super::kv::{error, unsupported, Reply};
 #[derive(Debug, Default)]
 pub struct FencedStore {
     enforce: bool,
-    /// Key's canonical text → (highest accepted token, last accepted value, its token).
-    keys: BTreeMap<String, (i128, Value, i128)>,
+    /// Key's canonical text → (highest accepted token, last accepted value, its token
+    /// as written).
+    keys: BTreeMap<String, (i128, Value, Value)>,
 }
 
 fn token_of(value: Option<&Value>) -> Option<i128> {
@@ -70,14 +71,15 @@ impl FencedStore {
                     );
                 }
                 let highest = highest.map_or(token, |h| h.max(token));
-                self.keys.insert(key, (highest, value.clone(), token));
+                let written = body.get("token").cloned().unwrap_or(Value::Null);
+                self.keys.insert(key, (highest, value.clone(), written));
                 let mut reply = Map::new();
                 reply.insert("type".into(), json!("write_ok"));
                 reply
             }
             Some("read") => {
                 let (value, token) = match self.keys.get(&key) {
-                    Some((_, value, token)) => (value.clone(), json!(*token as i64)),
+                    Some((_, value, token)) => (value.clone(), token.clone()),
                     None => (Value::Null, Value::Null),
                 };
                 let mut reply = Map::new();
