@@ -105,6 +105,12 @@ pub trait Backend {
     /// Thaw a paused node (SIGCONT).
     fn resume(&mut self, node: NodeIndex);
 
+    /// Set a node's wall clock `offset_ms` off real time (0 resets it), for the clock
+    /// fault. Backends without per-node clocks refuse.
+    fn set_clock_offset(&mut self, _node: NodeIndex, _offset_ms: i64) -> Result<(), String> {
+        Err("this backend cannot move node clocks".into())
+    }
+
     /// How long the current write to a node's stdin has been blocked, if one is: a
     /// node that stopped reading shows a long one.
     fn write_blocked_for(&self, node: NodeIndex) -> Option<Nanos>;

@@ -104,7 +104,7 @@ pub struct TestArgs {
     #[arg(long, default_value = "constant", value_name = "TYPE")]
     pub latency_dist: String,
     /// Faults to inject, comma-separated: partition, drop, latency, duplicate, kill,
-    /// pause.
+    /// pause, clock.
     #[arg(long, value_name = "FAULTS")]
     pub nemesis: Option<String>,
     /// Mean seconds between nemesis operations.
@@ -133,6 +133,13 @@ pub struct TestArgs {
         value_name = "TARGETS"
     )]
     pub nemesis_targets: String,
+    /// Largest wall-clock offset the clock fault gives a node, in milliseconds.
+    #[arg(long, default_value = "10000", value_name = "MILLIS")]
+    pub clock_skew: u64,
+    /// Whether the fenced-store service refuses writes whose token is older than the
+    /// highest it accepted (error 30).
+    #[arg(long, default_value = "false", value_name = "true|false", action = clap::ArgAction::Set)]
+    pub fenced_store_enforce: bool,
     /// Most messages one node may send within one second before the run stops and
     /// reports it as flooding.
     #[arg(long, default_value = "250000", value_name = "MESSAGES")]
@@ -349,7 +356,9 @@ impl TestArgs {
                 duplicate_rate: self.duplicate_rate,
                 latency_mean_ms: self.latency,
                 targets,
+                clock_skew_ms: self.clock_skew,
             },
+            fenced_store_enforce: self.fenced_store_enforce,
             max_node_rate: self.max_node_rate,
             skip_bad_lines,
             junit: self.junit,

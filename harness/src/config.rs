@@ -28,6 +28,8 @@ pub struct TestConfig {
     pub latency: Latency,
     /// Faults to inject.
     pub nemesis: NemesisSpec,
+    /// `--fenced-store-enforce`.
+    pub fenced_store_enforce: bool,
     /// `--max-node-rate`.
     pub max_node_rate: u64,
     /// `--bad-lines skip`.

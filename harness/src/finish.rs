@@ -158,6 +158,9 @@ pub fn finish(
             let mut analysis = analyze(workload.as_ref(), ops, net, availability);
             if let Ok(mut events) = journal::read(&journal_path, record.main_start) {
                 if let Some(extra) = workload.analyze_network(ops, &mut events) {
+                    // A network analysis can find a violation too (lease's stale
+                    // actions), so the verdict counts it.
+                    analysis.valid = Validity::combine([analysis.valid, extra.1.valid]);
                     analysis.checkers.push(extra);
                 }
             }

@@ -23,6 +23,7 @@ pub mod config;
 pub mod doc;
 pub mod edn;
 pub mod engine;
+pub mod faketime;
 pub mod finish;
 pub mod journal;
 pub mod nemesis;

@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use crate::backend::{
     Backend, BackendEvent, DeliveryError, Generation, Nanos, NodeDiagnostics, NodeIndex,
 };
+use crate::faketime::Clocks;
 use crate::wire::{parse_line, LineError};
 
 /// Lines of stderr kept per node for error reports.
@@ -77,11 +78,21 @@ pub struct ProcessBackend {
     event_sender: Sender<BackendEvent>,
     nodes: Vec<NodeProcess>,
     stopped: bool,
+    clocks: Option<Clocks>,
 }
 
 impl ProcessBackend {
     /// Spawn every node. On error, nodes already started are stopped.
     pub fn spawn(spec: &SpawnSpec) -> Result<ProcessBackend, String> {
+        ProcessBackend::spawn_with_clocks(spec, None)
+    }
+
+    /// Spawn every node, each under libfaketime with its own clock if `clocks` is
+    /// given (the clock fault).
+    pub fn spawn_with_clocks(
+        spec: &SpawnSpec,
+        clocks: Option<Clocks>,
+    ) -> Result<ProcessBackend, String> {
         let (tx, events) = crossbeam_channel::bounded(EVENT_CAPACITY);
         register_interrupt_sink(tx.clone());
         let mut backend = ProcessBackend {
@@ -91,6 +102,7 @@ impl ProcessBackend {
             event_sender: tx,
             nodes: Vec::new(),
             stopped: false,
+            clocks,
         };
         for index in 0..spec.node_ids.len() {
             let node = backend.spawn_node(index, 0)?;
@@ -106,6 +118,7 @@ impl ProcessBackend {
             generation,
             &self.event_sender,
             self.start,
+            self.clocks.as_ref(),
         )
     }
 }
@@ -116,9 +129,16 @@ fn spawn_node(
     generation: Generation,
     events: &Sender<BackendEvent>,
     start: Instant,
+    clocks: Option<&Clocks>,
 ) -> Result<NodeProcess, String> {
     let id = spec.node_ids[index].as_str();
     let mut command = Command::new(&spec.bin);
+    if let Some(clocks) = clocks {
+        let env = clocks
+            .environment(id)
+            .map_err(|e| format!("could not set up the clock of node {id}: {e}"))?;
+        command.envs(env);
+    }
     if let Some(data_dir) = &spec.data_dir {
         let dir = data_dir.join(id);
         std::fs::create_dir_all(&dir)
@@ -529,6 +549,16 @@ impl Backend for ProcessBackend {
 
     fn resume(&mut self, node: NodeIndex) {
         signal_group(self.nodes[node].pid, libc::SIGCONT);
+    }
+
+    fn set_clock_offset(&mut self, node: NodeIndex, offset_ms: i64) -> Result<(), String> {
+        let clocks = self
+            .clocks
+            .as_ref()
+            .ok_or("the nodes were not started under libfaketime")?;
+        clocks
+            .set_offset(&self.spec.node_ids[node], offset_ms)
+            .map_err(|e| e.to_string())
     }
 
     fn write_blocked_for(&self, node: NodeIndex) -> Option<Nanos> {

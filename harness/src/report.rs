@@ -130,6 +130,46 @@ pub struct RunFacts<'a> {
     pub reproduce: String,
 }
 
+/// The invariant table of checkers that report one (`invariants` rows of invariant,
+/// status, checks and violations): "lease exclusivity PASS 1,234", "stale actions
+/// FAIL 2 of 567".
+fn invariant_rows(analysis: &Analysis) -> Vec<String> {
+    let rows = analysis
+        .checkers
+        .iter()
+        .filter_map(|(_, r)| r.fields.get("invariants")?.as_array())
+        .flatten();
+    rows.filter_map(|row| {
+        let name = row.get("invariant")?.as_str()?;
+        let status = row.get("status")?.as_str()?;
+        let checks = row.get("checks")?.as_u64()?;
+        let violations = row.get("violations")?.as_u64()?;
+        Some(if violations == 0 {
+            format!("{name} {status} {}", thousands(checks))
+        } else {
+            format!(
+                "{name} {status} {} of {}",
+                thousands(violations),
+                thousands(checks)
+            )
+        })
+    })
+    .collect()
+}
+
+/// 1234567 as "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The end-of-run summary.
 pub fn summary(facts: &RunFacts, history: &[Op], analysis: &Analysis) -> String {
     let mut out = String::new();
@@ -187,6 +227,10 @@ pub fn summary(facts: &RunFacts, history: &[Op], analysis: &Analysis) -> String 
         for line in lines.iter().filter(|l| !l.is_empty()) {
             let _ = writeln!(out, "{name:<13}{line}");
         }
+    }
+    let rows = invariant_rows(analysis);
+    if !rows.is_empty() {
+        let _ = writeln!(out, "invariants   {}", rows.join(" · "));
     }
     let nemesis: Vec<&str> = history
         .iter()
@@ -368,6 +412,31 @@ mod tests {
         let golden =
             std::fs::read_to_string(golden_path).expect("golden file (UPDATE_GOLDEN=1 writes it)");
         assert_eq!(text, golden);
+    }
+
+    #[test]
+    fn invariant_rows_read_as_a_table_with_thousands_separated() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        let mut result = straum_workloads::CheckResult::new(Validity::Invalid);
+        result.fields.insert(
+            "invariants".into(),
+            json!([
+                {"invariant":"lease exclusivity","status":"PASS","checks":1234,"violations":0},
+                {"invariant":"stale actions","status":"FAIL","checks":567,"violations":2}
+            ]),
+        );
+        let analysis = Analysis {
+            checkers: vec![("workload", result)],
+            valid: Validity::Invalid,
+        };
+        assert_eq!(
+            invariant_rows(&analysis),
+            vec![
+                "lease exclusivity PASS 1,234",
+                "stale actions FAIL 2 of 567"
+            ]
+        );
     }
 
     #[test]

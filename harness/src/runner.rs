@@ -67,6 +67,18 @@ pub fn run_test(config: &TestConfig) -> i32 {
             return EXIT_BAD_ARGUMENTS;
         }
     };
+    // The clock fault needs libfaketime: say so before anything starts.
+    let faketime_library = if config.nemesis.faults.iter().any(|f| f == "clock") {
+        match crate::faketime::locate() {
+            Ok(library) => Some(library),
+            Err(e) => {
+                eprintln!("straum: {e}");
+                return EXIT_BAD_ARGUMENTS;
+            }
+        }
+    } else {
+        None
+    };
     let run_dir = match RunDir::create(&config.store, &config.workload) {
         Ok(dir) => dir,
         Err(e) => {
@@ -121,7 +133,19 @@ pub fn run_test(config: &TestConfig) -> i32 {
         // Nodes run in their own working directory: give them an absolute path.
         data_dir: std::path::absolute(run_dir.file("node-data")).ok(),
     };
-    let mut backend = match ProcessBackend::spawn(&spec) {
+    let clocks = if let Some(library) = faketime_library {
+        let dir = std::path::absolute(run_dir.file("clocks")).unwrap_or(run_dir.file("clocks"));
+        match crate::faketime::Clocks::new(library, dir) {
+            Ok(clocks) => Some(clocks),
+            Err(e) => {
+                eprintln!("straum: cannot create the nodes' clock files: {e}");
+                return EXIT_CRASHED;
+            }
+        }
+    } else {
+        None
+    };
+    let mut backend = match ProcessBackend::spawn_with_clocks(&spec, clocks) {
         Ok(backend) => backend,
         Err(e) => {
             eprintln!("straum: {e}");
@@ -145,6 +169,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
         measure_lateness: false,
         max_node_rate: config.max_node_rate,
         skip_bad_lines: config.skip_bad_lines,
+        fenced_store_enforce: config.fenced_store_enforce,
     };
     let journal_path = run_dir.file("net-journal.jsonl");
     let mut engine = Engine::new(&mut backend, settings, workload.as_mut(), &mut history);

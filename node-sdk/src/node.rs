@@ -1,6 +1,6 @@
 //! The sans-IO node API: a node reacts to messages and timers by filling a [`Context`].
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::{Body, Message, RpcError};
 
@@ -38,6 +38,7 @@ pub trait Node {
 pub struct Context {
     init: Init,
     now: Duration,
+    wall_clock: SystemTime,
     next_msg_id: u64,
     outbox: Vec<Message>,
     timers: Vec<(Duration, TimerToken)>,
@@ -49,6 +50,7 @@ impl Context {
         Context {
             init,
             now: Duration::ZERO,
+            wall_clock: SystemTime::UNIX_EPOCH,
             next_msg_id: 1,
             outbox: Vec::new(),
             timers: Vec::new(),
@@ -73,6 +75,19 @@ impl Context {
     /// Set the current time; runtimes call this before each callback.
     pub fn set_now(&mut self, now: Duration) {
         self.now = now;
+    }
+
+    /// The node's wall clock when the current callback began. The stdio runtime reads
+    /// the system clock, which straum's clock fault moves (libfaketime); [`Context::now`]
+    /// is monotonic and is not moved, as a real clock step leaves monotonic time alone.
+    /// So a node can measure leases on `now` and is caught if it uses this instead.
+    pub fn wall_clock(&self) -> SystemTime {
+        self.wall_clock
+    }
+
+    /// Set the wall clock; runtimes call this before each callback.
+    pub fn set_wall_clock(&mut self, wall_clock: SystemTime) {
+        self.wall_clock = wall_clock;
     }
 
     /// Send a message with no reply expected.

@@ -30,12 +30,12 @@ pub fn run_with<N: Node, W: Write>(
     ctx.reply(&init_request, Body::new("init_ok"));
     flush_outbox(&mut ctx, &mut out)?;
     let mut node = make(&init);
-    ctx.set_now(start.elapsed());
+    stamp(&mut ctx, start);
     node.start(&mut ctx);
     let mut timers: Vec<(Duration, TimerToken)> = Vec::new();
 
     loop {
-        ctx.set_now(start.elapsed());
+        stamp(&mut ctx, start);
         fire_due_timers(&mut node, &mut ctx, &mut timers);
         timers.extend(ctx.take_timers());
         flush_outbox(&mut ctx, &mut out)?;
@@ -46,7 +46,7 @@ pub fn run_with<N: Node, W: Write>(
         };
         match received {
             Ok(line) => {
-                ctx.set_now(start.elapsed());
+                stamp(&mut ctx, start);
                 handle_line(&mut node, &mut ctx, &line);
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -55,6 +55,12 @@ pub fn run_with<N: Node, W: Write>(
         timers.extend(ctx.take_timers());
         flush_outbox(&mut ctx, &mut out)?;
     }
+}
+
+/// Tell the context what time it is: monotonic time since start and the wall clock.
+fn stamp(ctx: &mut Context, start: Instant) {
+    ctx.set_now(start.elapsed());
+    ctx.set_wall_clock(std::time::SystemTime::now());
 }
 
 fn spawn_stdin_reader() -> Receiver<String> {

@@ -13,6 +13,7 @@ pub mod elle;
 pub mod g_set;
 pub mod history;
 pub mod kafka;
+pub mod lease;
 pub mod lin_kv;
 pub mod linearizable;
 pub mod quote;
@@ -72,6 +73,10 @@ pub const REGISTRY: &[WorkloadEntry] = &[
     WorkloadEntry {
         name: "lin-kv",
         build: lin_kv::build,
+    },
+    WorkloadEntry {
+        name: "lease",
+        build: lease::build,
     },
     WorkloadEntry {
         name: "txn-list-append",

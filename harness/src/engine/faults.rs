@@ -68,6 +68,19 @@ impl<'a, B: Backend> Engine<'a, B> {
                 self.nodes.set_paused(node, false);
                 self.release_held(node)?;
             }
+            ProcessAction::SetClock(node, offset_ms) => {
+                self.backend
+                    .set_clock_offset(node, offset_ms)
+                    .map_err(|e| {
+                        Failure::of(
+                            node,
+                            format!(
+                                "could not move the clock of node {}: {e}",
+                                self.settings.node_ids[node]
+                            ),
+                        )
+                    })?;
+            }
         }
         Ok(())
     }

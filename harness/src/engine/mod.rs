@@ -81,6 +81,8 @@ pub struct EngineSettings {
     /// Drop unusable node output (with a warning) instead of stopping the run
     /// (`--bad-lines skip`).
     pub skip_bad_lines: bool,
+    /// Whether the fenced-store service refuses stale tokens (`--fenced-store-enforce`).
+    pub fenced_store_enforce: bool,
 }
 
 impl EngineSettings {
@@ -109,6 +111,7 @@ impl EngineSettings {
             measure_lateness: false,
             max_node_rate: u64::MAX,
             skip_bad_lines: false,
+            fenced_store_enforce: false,
         }
     }
 }
@@ -282,7 +285,8 @@ impl<'a, B: Backend> Engine<'a, B> {
             next_op_at: None,
             next_worker: 0,
             nemesis: Nemesis::new(&settings.nemesis, settings.seed),
-            services: Services::new(Stream::Services.rng(settings.seed)),
+            services: Services::new(Stream::Services.rng(settings.seed))
+                .with_fencing(settings.fenced_store_enforce),
             final_deadline: None,
             awaiting: vec![true; node_count],
             handshake_deadline: 0,

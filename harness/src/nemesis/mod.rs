@@ -4,6 +4,7 @@
 //! in [0, 2 × `--nemesis-interval`), all drawn from the seed. Every start and stop is
 //! recorded in the history (process `nemesis`) with its exact shape.
 
+mod clock;
 mod drop;
 mod duplicate;
 mod kill;
@@ -32,6 +33,8 @@ pub enum ProcessAction {
     Pause(NodeIndex),
     /// SIGCONT it.
     Resume(NodeIndex),
+    /// Set its wall clock this many ms off real time (0 resets it).
+    SetClock(NodeIndex, i64),
 }
 
 /// What a fault acts on: the network's fault settings and the node processes.
@@ -138,12 +141,22 @@ pub struct NemesisSpec {
     pub duplicate_rate: f64,
     /// Mean node↔node latency (the latency fault scales it).
     pub latency_mean_ms: u64,
-    /// Which nodes process faults (kill, pause) hit.
+    /// Which nodes process faults (kill, pause, clock) hit.
     pub targets: Vec<Targets>,
+    /// Largest clock offset the clock fault sets, in ms (`--clock-skew`).
+    pub clock_skew_ms: u64,
 }
 
 /// Every fault name `--nemesis` accepts.
-pub const FAULT_NAMES: &[&str] = &["partition", "drop", "latency", "duplicate", "kill", "pause"];
+pub const FAULT_NAMES: &[&str] = &[
+    "partition",
+    "drop",
+    "latency",
+    "duplicate",
+    "kill",
+    "pause",
+    "clock",
+];
 
 impl NemesisSpec {
     /// No faults.
@@ -156,6 +169,7 @@ impl NemesisSpec {
             duplicate_rate: 0.0,
             latency_mean_ms: 0,
             targets: Targets::ALL.to_vec(),
+            clock_skew_ms: 10_000,
         }
     }
 
@@ -311,6 +325,7 @@ fn build(name: &str, spec: &NemesisSpec) -> Box<dyn Fault> {
         "duplicate" => Box::new(duplicate::Duplicate::new(spec.duplicate_rate)),
         "kill" => Box::new(kill::Kill::new(spec.targets.clone())),
         "pause" => Box::new(pause::Pause::new(spec.targets.clone())),
+        "clock" => Box::new(clock::Clock::new(spec.targets.clone(), spec.clock_skew_ms)),
         other => unreachable!("fault names are validated at parse time: {other}"),
     }
 }
@@ -328,6 +343,7 @@ mod tests {
             duplicate_rate: 0.2,
             latency_mean_ms: 10,
             targets: Targets::ALL.to_vec(),
+            clock_skew_ms: 10_000,
         }
     }
 

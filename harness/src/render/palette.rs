@@ -29,6 +29,7 @@ pub fn fault(kind: &str) -> &'static str {
         "drop" => "#CFE8CF",
         "latency" => "#DDD3EE",
         "duplicate" => "#F2D7BE",
+        "clock" => "#F6E0EA",
         _ => "#E0E0E0",
     }
 }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::Value;
+use straum_workloads::lease::Hold;
 use straum_workloads::{Op, OpType, Process};
 
 use super::axes::nice_step;
@@ -122,6 +123,7 @@ border:1px solid rgba(0,0,0,0.3);border-radius:2px;padding-left:2px;white-space:
 .ok{background:#81BFFC}.info{background:#FFA400}.fail{background:#FF1E90}.open{background:#BBBBBB}\n\
 .nem{background:#DDDDDD}\n\
 .band{position:absolute;left:0;right:0;z-index:0;opacity:0.6}\n\
+.hold{position:absolute;width:88px;z-index:1;background:rgba(46,139,87,0.2);border-left:3px solid #2E8B57;box-sizing:border-box}\n\
 .tick{position:absolute;left:0;right:0;border-top:1px solid #eee;font-size:10px;color:#666;z-index:1}\n";
 
 fn nav(out: &mut String, page: usize, pages: usize) {
@@ -158,6 +160,8 @@ struct Page<'p, 'a> {
     pairs: &'p [Pair<'a>],
     nemesis: Vec<&'p NemesisOp<'a>>,
     periods: &'p [FaultPeriod],
+    /// Lease holds (lease workload), shaded in their holder's column.
+    holds: &'p [Hold],
     /// Page time window, ns.
     lo: u64,
     hi: u64,
@@ -216,6 +220,9 @@ fn render_page(page: &Page) -> String {
         1.0 / scale / 1e6
     );
     out.push_str("<div class=\"legend\"><span class=\"ok\">ok</span><span class=\"info\">info</span><span class=\"fail\">fail</span><span class=\"open\">never completed</span>");
+    if !page.holds.is_empty() {
+        out.push_str("<span class=\"hold\" style=\"position:static\">holds a lease</span>");
+    }
     for kind in faults::kinds(page.periods) {
         let _ = write!(out, "<span style=\"background:{}\">", palette::fault(kind));
         escape_into(&mut out, kind);
@@ -256,6 +263,35 @@ fn render_page(page: &Page) -> String {
         escape_into(
             &mut out,
             &format!("{} {} – {}", p.kind, seconds(p.start_ns), seconds(p.end_ns)),
+        );
+        out.push_str("\"></div>\n");
+    }
+    for h in page.holds {
+        if h.end < page.lo || h.start > page.hi {
+            continue;
+        }
+        let Ok(col) = processes.binary_search(&h.process) else {
+            continue;
+        };
+        let (a, b) = (h.start.max(page.lo), h.end.min(page.hi));
+        let _ = write!(
+            out,
+            "<div class=\"hold\" style=\"left:{:.0}px;top:{:.1}px;height:{:.1}px\" title=\"",
+            left(col) - 1.0,
+            y(a),
+            (y(b) - y(a)).max(1.0)
+        );
+        let how = if h.released { "released" } else { "lapsed" };
+        escape_into(
+            &mut out,
+            &format!(
+                "process {} holds lock {} (token {}) {} – {}, {how}",
+                h.process,
+                h.lock,
+                h.token,
+                seconds(h.start),
+                seconds(h.end)
+            ),
         );
         out.push_str("\"></div>\n");
     }
@@ -326,6 +362,7 @@ pub fn for_each_page(
 ) -> std::io::Result<()> {
     let pairs = ops::pairs(history);
     let nemesis = nemesis_ops(history);
+    let holds = straum_workloads::lease::holds(history);
     let end = ops::end_time(history);
     let chunks: Vec<&[Pair]> = if pairs.is_empty() {
         vec![&[]]
@@ -364,6 +401,7 @@ pub fn for_each_page(
             pairs: chunk,
             nemesis,
             periods,
+            holds: &holds,
             lo,
             hi: hi.max(lo),
         };
@@ -431,6 +469,18 @@ mod tests {
         assert!(pages[1].1.contains("href=\"timeline.html\""));
         assert!(pages[1].1.contains("href=\"timeline-3.html\""));
         assert!(!pages[2].1.contains("next page"));
+    }
+
+    #[test]
+    fn lease_holds_are_shaded_in_the_holders_column() {
+        let mut acquire = client(0, 5, OpType::Invoke, 3, "acquire");
+        acquire.value = serde_json::json!({"lock":1,"ttl":50});
+        let mut ok = client(1, 10, OpType::Ok, 3, "acquire");
+        ok.value = serde_json::json!({"lock":1,"ttl":50,"token":9});
+        let html = &pages(&[acquire, ok])[0].1;
+        assert_well_formed(html);
+        assert!(html.contains("process 3 holds lock 1 (token 9)"), "{html}");
+        assert!(html.contains("lapsed"));
     }
 
     #[test]

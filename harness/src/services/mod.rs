@@ -7,6 +7,7 @@
 //! `msg_id`. A request of an unknown type gets error 10 (`not-supported`) — Maelstrom
 //! stays silent and the caller times out.
 
+mod fenced_store;
 mod kv;
 mod lin_kv;
 mod lin_tso;
@@ -16,6 +17,7 @@ mod seq_kv;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
+pub use fenced_store::FencedStore;
 pub use kv::Reply;
 pub use lin_kv::LinKv;
 pub use lin_tso::LinTso;
@@ -61,14 +63,15 @@ pub const DOCS: [ServiceDoc; 4] = [
 ];
 
 /// The services' names, which are also their ids on the network.
-pub const NAMES: [&str; 4] = ["lin-kv", "lin-tso", "lww-kv", "seq-kv"];
+pub const NAMES: [&str; 5] = ["lin-kv", "lin-tso", "lww-kv", "seq-kv", "fenced-store"];
 
-/// All four services.
+/// All the services.
 pub struct Services {
     lin_kv: LinKv,
     lin_tso: LinTso,
     lww_kv: LwwKv,
     seq_kv: SeqKv,
+    fenced_store: FencedStore,
     rng: ChaCha8Rng,
 }
 
@@ -80,8 +83,16 @@ impl Services {
             lin_tso: LinTso::default(),
             lww_kv: LwwKv::default(),
             seq_kv: SeqKv::default(),
+            fenced_store: FencedStore::default(),
             rng,
         }
+    }
+
+    /// These services with `fenced-store` refusing stale tokens if `enforce` is set
+    /// (`--fenced-store-enforce`).
+    pub fn with_fencing(mut self, enforce: bool) -> Services {
+        self.fenced_store = FencedStore::new(enforce);
+        self
     }
 
     /// Handle a request body from `caller` to the service with index `service` (into
@@ -97,6 +108,7 @@ impl Services {
             "lin-kv" => self.lin_kv.handle(body),
             "lin-tso" => self.lin_tso.handle(body),
             "lww-kv" => self.lww_kv.handle(body, &mut self.rng),
+            "fenced-store" => self.fenced_store.handle(body),
             _ => self.seq_kv.handle(caller, body, &mut self.rng),
         };
         with_in_reply_to(reply, body)
