@@ -120,6 +120,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
         echo_stderr: config.log_stderr,
         // Nodes run in their own working directory: give them an absolute path.
         data_dir: std::path::absolute(run_dir.file("node-data")).ok(),
+        seed: Some(seed),
     };
     let mut backend = match ProcessBackend::spawn(&spec) {
         Ok(backend) => backend,
