@@ -31,6 +31,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check history files for linearizability (lin-kv histories, Jepsen logs and EDN).
     Check(crate::check::CheckArgs),
+    /// Run a workload against an example node compiled into straum, in process on
+    /// virtual time, over many seeds.
+    Sim(Box<crate::sim::command::SimArgs>),
+    /// Combine the summaries of several `straum sim` shards.
+    SimMerge(crate::sim::command::SimMergeArgs),
 }
 
 /// Flags of `straum analyze`.

@@ -38,6 +38,12 @@ fn main() {
         Command::Analyze(args) => analyze_stored(&args),
         Command::Serve(args) => straum::serve::run(&args.store, &args.host, args.port),
         Command::Check(args) => straum::check::run(&args),
+        Command::Sim(args) => {
+            let mut command_line = vec!["straum".to_string()];
+            command_line.extend(argv.into_iter().skip(1));
+            straum::sim::command::run(*args, command_line)
+        }
+        Command::SimMerge(args) => straum::sim::command::merge(&args),
     };
     std::process::exit(code);
 }
