@@ -38,6 +38,10 @@ pub struct SimArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value = "0")]
     pub threads: usize,
+    /// With `--seed S`: make the failing run smaller (shorter time limit, lower rate,
+    /// fewer nodes) while it fails the same way, and print the command replaying it.
+    #[arg(long)]
+    pub shrink: bool,
 }
 
 /// Flags of `straum sim-merge`.
@@ -167,6 +171,9 @@ pub fn run(mut args: SimArgs, command_line: Vec<String>) -> i32 {
     let factory = example.factory;
     let boxed = move |init: &Init| -> Box<dyn Node> { factory(init) };
     let reproduce = |seed: u64| replay_command(&command_line, seed);
+    if args.shrink {
+        return shrink_seed(&command_line, example.name, &boxed, seeds[0]);
+    }
     let started = Instant::now();
     let outcome = sweep(&config, &boxed, &seeds, &options, &reproduce);
     let summary = Summary {
@@ -205,9 +212,49 @@ pub fn run(mut args: SimArgs, command_line: Vec<String>) -> i32 {
     summary.exit_code()
 }
 
-/// The command line that replays exactly one seed: sweep and shard flags replaced by
-/// `--seed SEED`.
-fn replay_command(command_line: &[String], seed: u64) -> String {
+/// `--shrink`: print the smallest failing run found and the command replaying it.
+fn shrink_seed(
+    command_line: &[String],
+    example: &str,
+    factory: crate::sim::backend::NodeFactory<'_>,
+    seed: u64,
+) -> i32 {
+    // The test flags: the command line without the program, `sim`, the example and
+    // the sweep's own flags.
+    let replay = replay_words(command_line);
+    let mut flags = Vec::new();
+    let mut words = replay.iter().skip(2);
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "--node" | "-n" | "--seed" => {
+                words.next();
+            }
+            "--shrink" => {}
+            _ => flags.push(word.clone()),
+        }
+    }
+    let Some(shrunk) = crate::sim::shrink::shrink(&flags, factory, seed) else {
+        println!("straum sim: seed {seed} does not fail; nothing to shrink");
+        return EXIT_VALID;
+    };
+    let mut line = vec![
+        "straum".to_string(),
+        "sim".into(),
+        "--node".into(),
+        example.into(),
+    ];
+    line.extend(shrunk.flags.iter().cloned());
+    println!(
+        "straum sim: shrunk seed {seed} in {} runs to {} client operations: {}",
+        shrunk.tries,
+        shrunk.report.ops,
+        shrunk.report.finding.as_deref().unwrap_or("invalid")
+    );
+    println!("  replay: {}", reproduce_command(&line, seed));
+    EXIT_INVALID
+}
+
+fn replay_words(command_line: &[String]) -> Vec<String> {
     let mut words = Vec::new();
     let mut args = command_line.iter();
     while let Some(arg) = args.next() {
@@ -220,7 +267,13 @@ fn replay_command(command_line: &[String], seed: u64) -> String {
             _ => words.push(arg.clone()),
         }
     }
-    reproduce_command(&words, seed)
+    words
+}
+
+/// The command line that replays exactly one seed: sweep and shard flags replaced by
+/// `--seed SEED`.
+fn replay_command(command_line: &[String], seed: u64) -> String {
+    reproduce_command(&replay_words(command_line), seed)
 }
 
 fn save(store: &Path, summary: &Summary) -> std::io::Result<()> {

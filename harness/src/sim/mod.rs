@@ -4,12 +4,14 @@
 //! - [`backend`]: the [`crate::backend::Backend`] over node values and a virtual clock;
 //! - [`run`]: one seed, in memory (or kept as a run directory with full reports);
 //! - [`sweep`]: many seeds on every core, and the determinism comparison;
+//! - [`shrink`]: a failing seed made smaller while it keeps failing;
 //! - [`command`]: `straum sim` and `straum sim-merge`;
 //! - [`Test`]: the same for a user's own `cargo test`.
 
 pub mod backend;
 pub mod command;
 pub mod run;
+pub mod shrink;
 pub mod sweep;
 
 use std::path::PathBuf;
@@ -130,7 +132,7 @@ impl Test {
 }
 
 /// Validate `straum test` flags for a simulated run (`bin` only labels it).
-pub(crate) fn config_from(args: &[String], bin: &str) -> Result<TestConfig, Vec<String>> {
+pub fn config_from(args: &[String], bin: &str) -> Result<TestConfig, Vec<String>> {
     let mut argv = vec![
         "straum".to_string(),
         "test".into(),
