@@ -22,6 +22,10 @@ use crate::wire::parse_line;
 /// Builds one node for the cluster `Init` describes (a restart calls it again).
 pub type NodeFactory<'f> = &'f (dyn Fn(&Init) -> Box<dyn Node> + Sync);
 
+/// A timer in the queue: (due, order set, node, generation, token); ordered by due
+/// time, ties by the order timers were set.
+type QueuedTimer = Reverse<(Nanos, u64, NodeIndex, Generation, u64)>;
+
 struct SimNode {
     live: Option<(Box<dyn Node>, Context)>,
     generation: Generation,
@@ -37,8 +41,7 @@ pub struct SimBackend<'f> {
     seed: u64,
     factory: NodeFactory<'f>,
     nodes: Vec<SimNode>,
-    /// (due, order, node, generation, token).
-    timers: BinaryHeap<Reverse<(Nanos, u64, NodeIndex, Generation, u64)>>,
+    timers: BinaryHeap<QueuedTimer>,
     next_order: u64,
     ready: VecDeque<BackendEvent>,
     line: Vec<u8>,

@@ -14,8 +14,6 @@ pub mod run;
 pub mod shrink;
 pub mod sweep;
 
-use std::path::PathBuf;
-
 use clap::Parser;
 use straum_node::{Init, Node};
 
@@ -120,7 +118,7 @@ impl Test {
         let mut config = self
             .config()
             .unwrap_or_else(|errors| panic!("straum::sim::Test: {}", errors.join("; ")));
-        if config.store == PathBuf::from("store") {
+        if config.store.as_os_str() == "store" {
             config.store = std::env::temp_dir().join("straum-sim");
         }
         let boxed = move |init: &Init| -> Box<dyn Node> { Box::new(factory(init)) };
