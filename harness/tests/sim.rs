@@ -259,3 +259,17 @@ fn shrinking_the_buggy_broadcast_gives_a_smaller_run_whose_command_replays_the_f
     assert_eq!(replay.code, Some(1), "{}", replay.output());
     assert!(replay.stdout.contains("was lost"), "{}", replay.output());
 }
+
+#[test]
+fn kill_rebuilds_nodes_from_the_factory_and_only_durable_storage_survives() {
+    let flags = "-w unique-ids --node-count 3 --time-limit 10 --rate 50 --nemesis kill --nemesis-interval 2 --seeds 5";
+    let durable = straum_cmd(&format!("sim --node unique-ids-durable {flags}"));
+    assert_eq!(durable.code, Some(0), "{}", durable.output());
+    let forgetful = straum_cmd(&format!("sim --node unique-ids {flags}"));
+    assert_eq!(forgetful.code, Some(1), "{}", forgetful.output());
+    assert!(
+        forgetful.stdout.contains("was returned 2 times"),
+        "{}",
+        forgetful.output()
+    );
+}
