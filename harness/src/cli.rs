@@ -109,6 +109,10 @@ pub struct TestArgs {
     /// Mean seconds between nemesis operations.
     #[arg(long, default_value = "10", value_name = "SECONDS")]
     pub nemesis_interval: f64,
+    /// Fault starts to leave out, comma-separated, numbered from 0 in the order they
+    /// come due (what `straum sim --shrink` prints).
+    #[arg(long, value_name = "LIST")]
+    pub nemesis_skip: Option<String>,
     /// Partition shapes to choose from, comma-separated: one, majority,
     /// minority-third, majorities-ring (Maelstrom's four, the default), bridge,
     /// one-way, or `all` for all six.
@@ -280,6 +284,23 @@ impl TestArgs {
                 errors.push(e);
                 Vec::new()
             });
+        let skip: Vec<u32> = match &self.nemesis_skip {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .filter_map(|s| match s.parse() {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        errors.push(format!(
+                            "--nemesis-skip expects comma-separated start numbers, got {s:?}"
+                        ));
+                        None
+                    }
+                })
+                .collect(),
+        };
         if !(self.nemesis_interval > 0.0 && self.nemesis_interval.is_finite()) {
             errors.push(format!(
                 "--nemesis-interval must be a positive number of seconds, got {}",
@@ -348,6 +369,7 @@ impl TestArgs {
                 duplicate_rate: self.duplicate_rate,
                 latency_mean_ms: self.latency,
                 targets,
+                skip,
             },
             max_node_rate: self.max_node_rate,
             skip_bad_lines,

@@ -140,6 +140,11 @@ pub struct NemesisSpec {
     pub latency_mean_ms: u64,
     /// Which nodes process faults (kill, pause) hit.
     pub targets: Vec<Targets>,
+    /// Fault starts to leave out, numbered from 0 in the order they come due
+    /// (`--nemesis-skip`, written by `straum sim --shrink`). A skipped start still
+    /// draws its random choices, against scratch settings, so the rest of the schedule
+    /// is unchanged.
+    pub skip: Vec<u32>,
 }
 
 /// Every fault name `--nemesis` accepts.
@@ -156,6 +161,7 @@ impl NemesisSpec {
             duplicate_rate: 0.0,
             latency_mean_ms: 0,
             targets: Targets::ALL.to_vec(),
+            skip: Vec::new(),
         }
     }
 
@@ -192,6 +198,8 @@ struct Scheduled {
     fault: Box<dyn Fault>,
     rng: ChaCha8Rng,
     active: bool,
+    /// The current start was skipped (it acted on scratch settings).
+    skipped: bool,
     next_at: Option<Nanos>,
 }
 
@@ -199,6 +207,11 @@ struct Scheduled {
 pub struct Nemesis {
     scheduled: Vec<Scheduled>,
     interval: f64,
+    skip: Vec<u32>,
+    /// Fault starts that came due so far.
+    starts: u32,
+    /// What skipped starts and their stops act on.
+    scratch: Faults,
 }
 
 impl Nemesis {
@@ -212,12 +225,16 @@ impl Nemesis {
                 fault: build(name, spec),
                 rng: Stream::Nemesis.sub_rng(seed, i as u64),
                 active: false,
+                skipped: false,
                 next_at: None,
             })
             .collect();
         Nemesis {
             scheduled,
             interval: spec.interval_secs,
+            skip: spec.skip.clone(),
+            starts: 0,
+            scratch: Faults::default(),
         }
     }
 
@@ -246,7 +263,14 @@ impl Nemesis {
                 continue;
             }
             let (start_f, stop_f) = s.fault.functions();
-            if s.active {
+            if s.active && s.skipped {
+                let mut scratch = FaultContext {
+                    faults: &mut self.scratch,
+                    nodes: ctx.nodes,
+                    actions: Vec::new(),
+                };
+                s.fault.stop(&mut scratch);
+            } else if s.active {
                 let value = s.fault.stop(ctx);
                 events.push(NemesisEvent {
                     f: stop_f,
@@ -254,18 +278,34 @@ impl Nemesis {
                     completion_value: value,
                 });
             } else {
-                let (invoke_value, completion_value) = s.fault.start(&mut s.rng, ctx);
-                events.push(NemesisEvent {
-                    f: start_f,
-                    invoke_value,
-                    completion_value,
-                });
+                s.skipped = self.skip.contains(&self.starts);
+                self.starts += 1;
+                if s.skipped {
+                    let mut scratch = FaultContext {
+                        faults: &mut self.scratch,
+                        nodes: ctx.nodes,
+                        actions: Vec::new(),
+                    };
+                    s.fault.start(&mut s.rng, &mut scratch);
+                } else {
+                    let (invoke_value, completion_value) = s.fault.start(&mut s.rng, ctx);
+                    events.push(NemesisEvent {
+                        f: start_f,
+                        invoke_value,
+                        completion_value,
+                    });
+                }
             }
             s.active = !s.active;
             let delay = s.rng.gen_range(0.0..2.0 * self.interval);
             s.next_at = Some(now + (delay * 1e9) as Nanos);
         }
         events
+    }
+
+    /// Fault starts that came due so far (skipped ones included).
+    pub fn starts(&self) -> u32 {
+        self.starts
     }
 
     /// The faults in force, by name (`partition`, `kill`, …).
@@ -289,7 +329,15 @@ impl Nemesis {
         self.end_schedule();
         let mut events = Vec::new();
         for s in &mut self.scheduled {
-            if s.active {
+            if s.active && s.skipped {
+                s.active = false;
+                let mut scratch = FaultContext {
+                    faults: &mut self.scratch,
+                    nodes: ctx.nodes,
+                    actions: Vec::new(),
+                };
+                s.fault.stop(&mut scratch);
+            } else if s.active {
                 s.active = false;
                 let value = s.fault.stop(ctx);
                 events.push(NemesisEvent {
@@ -328,12 +376,21 @@ mod tests {
             duplicate_rate: 0.2,
             latency_mean_ms: 10,
             targets: Targets::ALL.to_vec(),
+            skip: Vec::new(),
         }
     }
 
     fn schedule(seed: u64) -> Vec<(Nanos, &'static str, Value)> {
+        schedule_skipping(seed, &[])
+    }
+
+    fn schedule_skipping(seed: u64, skip: &[u32]) -> Vec<(Nanos, &'static str, Value)> {
         let nodes: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
-        let mut nemesis = Nemesis::new(&spec(&["partition", "drop"]), seed);
+        let spec = NemesisSpec {
+            skip: skip.to_vec(),
+            ..spec(&["partition", "drop"])
+        };
+        let mut nemesis = Nemesis::new(&spec, seed);
         let mut faults = Faults::default();
         nemesis.begin(0);
         let mut out = Vec::new();
@@ -360,6 +417,23 @@ mod tests {
         }
         assert!(faults.cut.is_none() && faults.drop_rate == 0.0, "healed");
         out
+    }
+
+    #[test]
+    fn a_skipped_start_and_its_stop_vanish_and_the_rest_of_the_schedule_stays() {
+        let all = schedule(3);
+        let skipped = schedule_skipping(3, &[2]);
+        let starts: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].1.starts_with("start-"))
+            .collect();
+        let gone = starts[2];
+        let stop = all[gone].1.replace("start-", "stop-");
+        let stop_at = (gone + 1..all.len()).find(|&i| all[i].1 == stop).unwrap();
+        let expected: Vec<_> = (0..all.len())
+            .filter(|&i| i != gone && i != stop_at)
+            .map(|i| all[i].clone())
+            .collect();
+        assert_eq!(skipped, expected);
     }
 
     #[test]

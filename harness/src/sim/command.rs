@@ -38,8 +38,8 @@ pub struct SimArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value = "0")]
     pub threads: usize,
-    /// With `--seed S`: make the failing run smaller (shorter time limit, lower rate,
-    /// fewer nodes) while it fails the same way, and print the command replaying it.
+    /// With `--seed S`: make the failing run smaller (shorter time limit, fewer fault
+    /// events, lower rate, fewer nodes) while it fails the same way, and print the command replaying it.
     #[arg(long)]
     pub shrink: bool,
 }
@@ -245,9 +245,10 @@ fn shrink_seed(
     ];
     line.extend(shrunk.flags.iter().cloned());
     println!(
-        "straum sim: shrunk seed {seed} in {} runs to {} client operations: {}",
+        "straum sim: shrunk seed {seed} in {} runs to {} client operations and {} fault events: {}",
         shrunk.tries,
         shrunk.report.ops,
+        shrunk.report.fault_starts,
         shrunk.report.finding.as_deref().unwrap_or("invalid")
     );
     println!("  replay: {}", reproduce_command(&line, seed));

@@ -40,6 +40,8 @@ pub struct SeedReport {
     pub trace: Vec<String>,
     /// Client operations invoked.
     pub ops: usize,
+    /// Fault starts in the history.
+    pub fault_starts: u32,
     /// The run directory, when the run was kept.
     pub run_dir: Option<PathBuf>,
 }
@@ -157,6 +159,12 @@ pub fn run_seed(
         .iter()
         .filter(|op| op.is_client() && op.kind == straum_workloads::OpType::Invoke)
         .count();
+    // The nemesis records each start as two `info` ops (what it meant, what it did).
+    let fault_starts = ops
+        .iter()
+        .filter(|op| !op.is_client() && op.f.starts_with("start-"))
+        .count() as u32
+        / 2;
     let (valid, finding, kind) = match &stopped {
         Some(cause) => (Validity::Unknown, Some(cause.clone()), Some(cause.clone())),
         None => {
@@ -210,6 +218,7 @@ pub fn run_seed(
         journal_hash: digest.hasher.finish(),
         trace: trace.unwrap_or_default(),
         ops: invoked,
+        fault_starts,
         run_dir: run_dir.map(|d| d.path()),
     }
 }
@@ -236,6 +245,7 @@ fn stopped_report(seed: u64, cause: String) -> SeedReport {
         journal_hash: 0,
         trace: Vec::new(),
         ops: 0,
+        fault_starts: 0,
         run_dir: None,
     }
 }

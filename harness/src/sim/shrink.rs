@@ -1,9 +1,8 @@
 //! `--shrink`: make a failing seed's run smaller while it keeps failing with the same
-//! kind of finding — a shorter time limit, a lower rate (fewer client operations),
-//! fewer nodes — and give the flags that replay exactly the smaller run.
-//!
-//! Not done yet: delta debugging over the nemesis schedule itself (the schedule is
-//! still drawn from the seed, so a shorter run keeps a prefix of it).
+//! kind of finding — a shorter time limit, fewer fault events (delta debugging over
+//! the nemesis schedule's starts, replayed with `--nemesis-skip`), a lower rate (fewer
+//! client operations), fewer nodes — and give the flags that replay exactly the
+//! smaller run.
 
 use crate::sim::backend::NodeFactory;
 use crate::sim::config_from;
@@ -61,12 +60,96 @@ pub fn shrink(flags: &[String], factory: NodeFactory<'_>, seed: u64) -> Option<S
         tries: 1,
     };
     let config = config_from(flags, "sim").ok()?;
-    let start = [
-        ("--time-limit", config.time_limit_secs, 1.0),
-        ("--rate", config.rate, 0.5),
-        ("--node-count", config.node_ids.len() as f64, 1.0),
-    ];
-    for (name, initial, floor) in start {
+    halve(&mut best, "--time-limit", config.time_limit_secs, 1.0, &run);
+    minimise_faults(&mut best, &run);
+    halve(&mut best, "--rate", config.rate, 0.5, &run);
+    halve(
+        &mut best,
+        "--node-count",
+        config.node_ids.len() as f64,
+        1.0,
+        &run,
+    );
+    Some(best)
+}
+
+/// Still failing the same way?
+fn same_failure(best: &Shrunk, report: &Option<SeedReport>) -> bool {
+    report
+        .as_ref()
+        .is_some_and(|r| !r.passed() && r.kind == best.report.kind)
+}
+
+/// Delta debugging (ddmin) over the fault starts kept: find a small set of starts
+/// that, with every other start skipped, still fails.
+fn minimise_faults(best: &mut Shrunk, run: &dyn Fn(&[String]) -> Option<SeedReport>) {
+    let total = best.report.fault_starts;
+    let mut kept: Vec<u32> = (0..total).collect();
+    let try_keep = |best: &mut Shrunk, keep: &[u32]| {
+        let skip: Vec<String> = (0..total)
+            .filter(|i| !keep.contains(i))
+            .map(|i| i.to_string())
+            .collect();
+        let candidate = with_flag(&best.flags, "--nemesis-skip", &skip.join(","));
+        best.tries += 1;
+        let report = run(&candidate);
+        if same_failure(best, &report) {
+            best.flags = candidate;
+            best.report = report.expect("checked");
+            true
+        } else {
+            false
+        }
+    };
+    if total == 0 || try_keep(best, &[]) {
+        return;
+    }
+    let mut granularity = 2;
+    while kept.len() >= 2 {
+        let size = kept.len().div_ceil(granularity);
+        let chunks: Vec<Vec<u32>> = kept.chunks(size).map(<[u32]>::to_vec).collect();
+        let mut reduced = false;
+        for chunk in &chunks {
+            if try_keep(best, chunk) {
+                kept = chunk.clone();
+                granularity = 2;
+                reduced = true;
+                break;
+            }
+        }
+        if !reduced && chunks.len() > 2 {
+            for chunk in &chunks {
+                let rest: Vec<u32> = kept
+                    .iter()
+                    .copied()
+                    .filter(|i| !chunk.contains(i))
+                    .collect();
+                if try_keep(best, &rest) {
+                    kept = rest;
+                    granularity = (granularity - 1).max(2);
+                    reduced = true;
+                    break;
+                }
+            }
+        }
+        if !reduced {
+            if granularity >= kept.len() {
+                break;
+            }
+            granularity = (granularity * 2).min(kept.len());
+        }
+    }
+}
+
+/// Halve (or, for the node count, decrement) flag `name` while the run keeps failing.
+fn halve(
+    best: &mut Shrunk,
+    name: &str,
+    initial: f64,
+    floor: f64,
+    run: &dyn Fn(&[String]) -> Option<SeedReport>,
+) {
+    {
         let mut current = value_of(&best.flags, name).unwrap_or(initial);
         loop {
             let next = if name == "--node-count" {
@@ -84,17 +167,15 @@ pub fn shrink(flags: &[String], factory: NodeFactory<'_>, seed: u64) -> Option<S
             };
             let candidate = with_flag(&best.flags, name, &text);
             best.tries += 1;
-            match run(&candidate) {
-                Some(report) if !report.passed() && report.kind == best.report.kind => {
-                    best.flags = candidate;
-                    best.report = report;
-                    current = next;
-                }
-                _ => break,
+            let report = run(&candidate);
+            if !same_failure(best, &report) {
+                break;
             }
+            best.flags = candidate;
+            best.report = report.expect("checked");
+            current = next;
         }
     }
-    Some(best)
 }
 
 #[cfg(test)]
