@@ -82,7 +82,16 @@ pub struct Summary {
 
 impl Summary {
     fn print(&self) {
-        println!(
+        use std::io::Write;
+        // A closed stdout (`| head`) must not turn into a panic.
+        let _ = writeln!(std::io::stdout().lock(), "{}", self.text());
+    }
+
+    fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = write!(
+            out,
             "straum sim: {} seeds, {} passed, {} failed ({:.2} s, {:.1} ms per seed)",
             self.seeds,
             self.passed,
@@ -91,15 +100,19 @@ impl Summary {
             self.seconds * 1e3 / self.seeds.max(1) as f64
         );
         for failing in &self.failing {
-            println!("  seed {}: {}", failing.seed, failing.finding);
-            println!("    reproduce: {}", failing.reproduce);
+            let _ = write!(out, "\n  seed {}: {}", failing.seed, failing.finding);
+            let _ = write!(out, "\n    reproduce: {}", failing.reproduce);
             if let Some(dir) = &failing.run_dir {
-                println!("    run directory: {}", dir.display());
+                let _ = write!(out, "\n    run directory: {}", dir.display());
             }
         }
         for (seed, first) in &self.nondeterministic {
-            println!("  seed {seed} is NOT deterministic; first diverging event:\n{first}");
+            let _ = write!(
+                out,
+                "\n  seed {seed} is NOT deterministic; first diverging event:\n{first}"
+            );
         }
+        out
     }
 
     fn exit_code(&self) -> i32 {
