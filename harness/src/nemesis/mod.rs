@@ -194,6 +194,16 @@ pub struct NemesisEvent {
     pub completion_value: Value,
 }
 
+/// A context over scratch settings, for skipped fault starts: their effects (and
+/// process actions) go nowhere.
+fn scratch<'a>(faults: &'a mut Faults, nodes: &'a [String]) -> FaultContext<'a> {
+    FaultContext {
+        faults,
+        nodes,
+        actions: Vec::new(),
+    }
+}
+
 struct Scheduled {
     fault: Box<dyn Fault>,
     rng: ChaCha8Rng,
@@ -264,12 +274,7 @@ impl Nemesis {
             }
             let (start_f, stop_f) = s.fault.functions();
             if s.active && s.skipped {
-                let mut scratch = FaultContext {
-                    faults: &mut self.scratch,
-                    nodes: ctx.nodes,
-                    actions: Vec::new(),
-                };
-                s.fault.stop(&mut scratch);
+                s.fault.stop(&mut scratch(&mut self.scratch, ctx.nodes));
             } else if s.active {
                 let value = s.fault.stop(ctx);
                 events.push(NemesisEvent {
@@ -281,12 +286,8 @@ impl Nemesis {
                 s.skipped = self.skip.contains(&self.starts);
                 self.starts += 1;
                 if s.skipped {
-                    let mut scratch = FaultContext {
-                        faults: &mut self.scratch,
-                        nodes: ctx.nodes,
-                        actions: Vec::new(),
-                    };
-                    s.fault.start(&mut s.rng, &mut scratch);
+                    s.fault
+                        .start(&mut s.rng, &mut scratch(&mut self.scratch, ctx.nodes));
                 } else {
                     let (invoke_value, completion_value) = s.fault.start(&mut s.rng, ctx);
                     events.push(NemesisEvent {
@@ -331,12 +332,7 @@ impl Nemesis {
         for s in &mut self.scheduled {
             if s.active && s.skipped {
                 s.active = false;
-                let mut scratch = FaultContext {
-                    faults: &mut self.scratch,
-                    nodes: ctx.nodes,
-                    actions: Vec::new(),
-                };
-                s.fault.stop(&mut scratch);
+                s.fault.stop(&mut scratch(&mut self.scratch, ctx.nodes));
             } else if s.active {
                 s.active = false;
                 let value = s.fault.stop(ctx);
