@@ -183,49 +183,90 @@ fn asserting_a_buggy_node_panics_with_the_seed_and_a_reproduce_line() {
     assert!(text.contains("was lost"), "{text}");
 }
 
-/// Every example gets the same verdict as processes and in the simulator.
+/// Every example passes, under the faults it passes as processes, in the simulator too
+/// (and gets the same verdict both ways).
 #[test]
 fn every_example_has_the_same_verdict_as_processes_and_simulated() {
+    // (example, workload, flags, node arguments): the faults each passes as processes.
+    let partition = "--nemesis partition --nemesis-interval 1";
     let cases = [
-        ("echo", "echo", "--node-count 3 --rate 20"),
-        ("unique-ids", "unique-ids", "--node-count 3 --rate 50"),
+        ("echo", "echo", "--node-count 3 --rate 20".to_string(), ""),
         (
-            "broadcast",
-            "broadcast",
-            "--node-count 5 --rate 10 --nemesis partition --nemesis-interval 1",
+            "unique-ids",
+            "unique-ids",
+            "--node-count 3 --rate 50".into(),
+            "",
         ),
-        ("g-set", "g-set", "--node-count 3 --rate 10"),
-        ("g-counter", "g-counter", "--node-count 3 --rate 10"),
-        ("pn-counter", "pn-counter", "--node-count 3 --rate 10"),
+        (
+            "unique-ids-durable",
+            "unique-ids",
+            "--node-count 3 --rate 50 --nemesis kill --nemesis-interval 1".into(),
+            "-- --durable",
+        ),
+        (
+            "broadcast",
+            "broadcast",
+            format!("--node-count 5 --rate 10 {partition}"),
+            "",
+        ),
+        (
+            "g-set",
+            "g-set",
+            format!("--node-count 3 --rate 10 {partition}"),
+            "",
+        ),
+        (
+            "g-counter",
+            "g-counter",
+            format!("--node-count 3 --rate 10 {partition}"),
+            "",
+        ),
+        (
+            "pn-counter",
+            "pn-counter",
+            format!("--node-count 3 --rate 10 {partition}"),
+            "",
+        ),
         (
             "kafka",
             "kafka",
-            "--node-count 2 --rate 10 --concurrency 2n",
+            format!("--node-count 2 --rate 10 --concurrency 2n {partition}"),
+            "",
         ),
         (
             "lin-kv",
             "lin-kv",
-            "--node-count 3 --rate 10 --concurrency 2n",
+            format!("--node-count 3 --rate 10 --concurrency 2n {partition}"),
+            "",
         ),
         (
             "txn-list-append",
             "txn-list-append",
-            "--node-count 2 --rate 10",
+            format!("--node-count 2 --rate 10 {partition}"),
+            "",
         ),
         (
             "txn-rw-register",
             "txn-rw-register",
-            "--node-count 2 --rate 10",
+            "--node-count 2 --rate 10".into(),
+            "",
         ),
     ];
     let common = "--time-limit 3 --recovery-time 1 --seed 5";
     let mut mismatches = Vec::new();
-    for (node, workload, flags) in cases {
+    for (node, workload, flags, node_args) in cases {
+        let bin = example(node.trim_end_matches("-durable"));
         let process = straum_cmd(&format!(
-            "test -w {workload} --bin {} {flags} {common}",
-            s(&example(node))
+            "test -w {workload} --bin {} {flags} {common} {node_args}",
+            s(&bin)
         ));
         let sim = straum_cmd(&format!("sim -w {workload} --node {node} {flags} {common}"));
+        assert_eq!(
+            sim.code,
+            Some(0),
+            "{node} fails simulated:\n{}",
+            sim.output()
+        );
         if process.code != sim.code {
             mismatches.push(format!(
                 "{node}: process {:?}, sim {:?}\n{}\n{}",
