@@ -217,3 +217,92 @@ impl Backend for SimBackend<'_> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use straum_node::{RpcError, Storage, TimerToken};
+
+    const SECOND: Nanos = 1_000_000_000;
+
+    /// Sends `tick` to c1 every second; counts its ticks in durable storage too.
+    struct Ticker {
+        ticks: u64,
+    }
+
+    impl Node for Ticker {
+        fn start(&mut self, ctx: &mut Context) {
+            ctx.set_timer(Duration::from_secs(1), 0);
+        }
+        fn handle(&mut self, _: Message, _: &mut Context) -> Result<(), RpcError> {
+            Ok(())
+        }
+        fn tick(&mut self, _: TimerToken, ctx: &mut Context) {
+            self.ticks += 1;
+            let stored = ctx
+                .storage()
+                .get("ticks")
+                .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
+            ctx.storage()
+                .put("ticks", &(stored + 1).to_le_bytes())
+                .unwrap();
+            ctx.send("c1", Body::new("tick").with("n", self.ticks));
+            ctx.set_timer(Duration::from_secs(1), 0);
+        }
+    }
+
+    fn init_line() -> Vec<u8> {
+        br#"{"id":0,"src":"c0","dest":"n0","body":{"type":"init","node_id":"n0","node_ids":["n0"],"msg_id":1}}"#.to_vec()
+    }
+
+    /// Every `n` of the ticks output until `until`, with virtual times.
+    fn ticks(backend: &mut SimBackend, until: Nanos) -> Vec<(Nanos, String)> {
+        let mut out = Vec::new();
+        while let Some(event) = backend.wait(until) {
+            if let BackendEvent::Output { envelope, .. } = event {
+                let body: serde_json::Value = serde_json::from_str(envelope.body.get()).unwrap();
+                if body["type"] == "tick" {
+                    out.push((backend.now(), body["n"].to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn timers_run_on_virtual_time_pause_holds_them_and_kill_forgets_all_but_storage() {
+        let factory = |_: &Init| -> Box<dyn Node> { Box::new(Ticker { ticks: 0 }) };
+        let mut backend = SimBackend::new(1, 0, &factory);
+        backend.deliver(0, init_line()).unwrap();
+        let first = ticks(&mut backend, 3 * SECOND);
+        assert_eq!(
+            first,
+            vec![
+                (SECOND, "1".into()),
+                (2 * SECOND, "2".into()),
+                (3 * SECOND, "3".into())
+            ]
+        );
+        backend.pause(0);
+        assert!(ticks(&mut backend, 6 * SECOND).is_empty());
+        assert_eq!(backend.now(), 6 * SECOND);
+        backend.resume(0);
+        // The held tick fires at once on resume.
+        assert_eq!(
+            ticks(&mut backend, 6 * SECOND),
+            vec![(6 * SECOND, "4".into())]
+        );
+        backend.kill(0);
+        assert!(ticks(&mut backend, 9 * SECOND).is_empty());
+        backend.restart(0).unwrap();
+        backend.deliver(0, init_line()).unwrap();
+        // A fresh node from the factory (its count restarts) …
+        assert_eq!(
+            ticks(&mut backend, 10 * SECOND),
+            vec![(10 * SECOND, "1".into())]
+        );
+        // … while storage kept the count across the kill (4 before, 1 after).
+        let stored = backend.nodes[0].storage.get("ticks").unwrap();
+        assert_eq!(u64::from_le_bytes(stored.try_into().unwrap()), 5);
+    }
+}
