@@ -79,6 +79,7 @@ fn straum_run(
         max_line_bytes: 1 << 24,
         echo_stderr: false,
         data_dir: None,
+        seed: None,
     };
     let options = WorkloadOptions {
         node_count: nodes,

@@ -37,6 +37,11 @@ pub enum Command {
     Challenge(crate::challenge::ChallengeArgs),
     /// Write a starting node for a workload in Rust, Python or Go.
     New(crate::scaffold::NewArgs),
+    /// Run a workload against an example node compiled into straum, in process on
+    /// virtual time, over many seeds.
+    Sim(Box<crate::sim::command::SimArgs>),
+    /// Combine the summaries of several `straum sim` shards.
+    SimMerge(crate::sim::command::SimMergeArgs),
 }
 
 /// Flags of `straum analyze`.
@@ -110,6 +115,10 @@ pub struct TestArgs {
     /// Mean seconds between nemesis operations.
     #[arg(long, default_value = "10", value_name = "SECONDS")]
     pub nemesis_interval: f64,
+    /// Fault starts to leave out, comma-separated, numbered from 0 in the order they
+    /// come due (what `straum sim --shrink` prints).
+    #[arg(long, value_name = "LIST")]
+    pub nemesis_skip: Option<String>,
     /// Partition shapes to choose from, comma-separated: one, majority,
     /// minority-third, majorities-ring (Maelstrom's four, the default), bridge,
     /// one-way, or `all` for all six.
@@ -288,6 +297,23 @@ impl TestArgs {
                 errors.push(e);
                 Vec::new()
             });
+        let skip: Vec<u32> = match &self.nemesis_skip {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .filter_map(|s| match s.parse() {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        errors.push(format!(
+                            "--nemesis-skip expects comma-separated start numbers, got {s:?}"
+                        ));
+                        None
+                    }
+                })
+                .collect(),
+        };
         if !(self.nemesis_interval > 0.0 && self.nemesis_interval.is_finite()) {
             errors.push(format!(
                 "--nemesis-interval must be a positive number of seconds, got {}",
@@ -357,6 +383,7 @@ impl TestArgs {
                 latency_mean_ms: self.latency,
                 targets,
                 clock_skew_ms: self.clock_skew,
+                skip,
             },
             fenced_store_enforce: self.fenced_store_enforce,
             max_node_rate: self.max_node_rate,

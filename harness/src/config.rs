@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use straum_workloads::checkers::Availability;
 
+use straum_workloads::WorkloadOptions;
+
+use crate::engine::EngineSettings;
+use crate::finish::RunRecord;
 use crate::nemesis::NemesisSpec;
 use crate::net::Latency;
 
@@ -74,6 +78,78 @@ pub struct TestConfig {
     pub consistency_models: Option<String>,
     /// The command line as typed, for the reproduce line.
     pub command_line: Vec<String>,
+}
+
+const NS_PER_SEC: f64 = 1e9;
+
+impl TestConfig {
+    /// What the workload needs to know about the test.
+    pub fn workload_options(&self) -> WorkloadOptions {
+        WorkloadOptions {
+            node_count: self.node_ids.len(),
+            concurrency: self.concurrency,
+            key_count: self.key_count,
+            max_writes_per_key: Some(self.max_writes_per_key),
+            max_txn_length: Some(self.max_txn_length),
+            consistency_models: self.consistency_models.clone(),
+            topology: self.topology.clone(),
+            node_ids: self.node_ids.clone(),
+            checker_timeout: std::time::Duration::try_from_secs_f64(self.checker_timeout_secs).ok(),
+        }
+    }
+
+    /// The engine's settings for one run under `seed` (every backend uses these).
+    pub fn engine_settings(&self, seed: u64) -> EngineSettings {
+        EngineSettings {
+            node_ids: self.node_ids.clone(),
+            concurrency: self.concurrency,
+            rate: self.rate,
+            time_limit: (self.time_limit_secs * NS_PER_SEC) as u64,
+            rpc_timeout: self.rpc_timeout_ms * 1_000_000,
+            init_timeout: 10_000_000_000,
+            setup_timeout: 5_000_000_000,
+            recovery_time: (self.recovery_time_secs * NS_PER_SEC) as u64,
+            latency: self.latency,
+            seed,
+            log_net_send: self.log_net_send,
+            log_net_recv: self.log_net_recv,
+            nemesis: self.nemesis.clone(),
+            measure_lateness: false,
+            max_node_rate: self.max_node_rate,
+            skip_bad_lines: self.skip_bad_lines,
+            fenced_store_enforce: self.fenced_store_enforce,
+        }
+    }
+
+    /// The run record (`test.json`) of one finished run.
+    pub fn record(
+        &self,
+        seed: u64,
+        reproduce: String,
+        main_start: u64,
+        seconds: f64,
+        stopped: Option<String>,
+        interrupted: bool,
+    ) -> RunRecord {
+        RunRecord {
+            workload: self.workload.clone(),
+            node_ids: self.node_ids.clone(),
+            concurrency: self.concurrency,
+            availability: self.availability_text.clone(),
+            topology: self.topology.clone(),
+            key_count: self.key_count,
+            max_writes_per_key: self.max_writes_per_key,
+            max_txn_length: Some(self.max_txn_length),
+            consistency_models: self.consistency_models.clone(),
+            checker_timeout_secs: Some(self.checker_timeout_secs),
+            seed,
+            reproduce,
+            main_start,
+            seconds,
+            stopped,
+            interrupted,
+        }
+    }
 }
 
 /// The command that reproduces a run: the original command line with `--seed SEED`

@@ -113,6 +113,8 @@ pub struct Outputs {
     pub json: bool,
     /// Check the history even though the run stopped early (`straum analyze`).
     pub analyze_stopped_runs: bool,
+    /// Write the files but print nothing (the simulator's kept failing seeds).
+    pub quiet: bool,
 }
 
 /// Check and report on a run; returns the exit code.
@@ -193,7 +195,8 @@ pub fn finish(
             eprintln!("straum: could not write {}: {e}", path.display());
         }
     }
-    if analysis.is_some() {
+    if outputs.quiet {
+    } else if analysis.is_some() {
         if outputs.json {
             eprint!("{summary_text}");
             println!(

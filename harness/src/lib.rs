@@ -1,7 +1,7 @@
 //! straum: a Maelstrom-compatible distributed-systems test harness.
 //!
-//! The library runs a test as a function ([`runner::run_test`]) so that tests and a
-//! future in-process simulator can drive it without the CLI. Its parts, each with one
+//! The library runs a test as a function ([`runner::run_test`]) so that tests and the
+//! in-process simulator ([`sim`]) can drive it without the CLI. Its parts, each with one
 //! job:
 //!
 //! - [`cli`] / [`config`]: flags and their validation;
@@ -40,5 +40,6 @@ pub mod scaffold;
 pub mod seed;
 pub mod serve;
 pub mod services;
+pub mod sim;
 pub mod store;
 pub mod wire;

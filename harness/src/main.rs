@@ -47,6 +47,12 @@ fn main() {
         Command::Doc(args) => straum::doc::run(&args),
         Command::Challenge(args) => straum::challenge::run(&args),
         Command::New(args) => straum::scaffold::run(&args),
+        Command::Sim(args) => {
+            let mut command_line = vec!["straum".to_string()];
+            command_line.extend(argv.into_iter().skip(1));
+            straum::sim::command::run(*args, command_line)
+        }
+        Command::SimMerge(args) => straum::sim::command::merge(&args),
     };
     std::process::exit(code);
 }

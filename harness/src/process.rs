@@ -53,10 +53,13 @@ pub struct SpawnSpec {
     /// Where each node gets a data directory `<dir>/<id>` that survives restarts,
     /// passed in the environment variable `STRAUM_NODE_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
+    /// The run's seed, passed in `STRAUM_NODE_SEED` so SDK nodes seed their
+    /// `Context::rng` from it.
+    pub seed: Option<u64>,
 }
 
 /// The environment variable naming a node's data directory.
-pub const DATA_DIR_VARIABLE: &str = "STRAUM_NODE_DATA_DIR";
+pub use straum_node::DATA_DIR_VARIABLE;
 
 struct NodeProcess {
     pid: i32,
@@ -144,6 +147,9 @@ fn spawn_node(
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
         command.env(DATA_DIR_VARIABLE, dir);
+    }
+    if let Some(seed) = spec.seed {
+        command.env(straum_node::SEED_VARIABLE, seed.to_string());
     }
     command
         .args(&spec.args)

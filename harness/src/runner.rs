@@ -5,13 +5,13 @@ use std::fs;
 use std::time::Instant;
 
 use straum_workloads::quote::abridge_strings;
-use straum_workloads::{Op, WorkloadOptions};
+use straum_workloads::Op;
 
 use crate::backend::Backend;
 use crate::cli::AnalyzeArgs;
 use crate::config::{reproduce_command, TestConfig};
 use crate::edn::{to_edn, Keys};
-use crate::engine::{Engine, EngineSettings, Stop};
+use crate::engine::{Engine, Stop};
 use crate::finish::{finish, Outputs, RunRecord};
 use crate::journal::{self, Journal};
 use crate::process::{resolve_bin, ProcessBackend, SpawnSpec};
@@ -22,8 +22,6 @@ use crate::store::RunDir;
 pub use crate::finish::{EXIT_CRASHED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID};
 /// Exit code: bad arguments (including a missing or non-executable `--bin`).
 pub const EXIT_BAD_ARGUMENTS: i32 = 254;
-
-const NS_PER_SEC: f64 = 1e9;
 
 /// Run the test `config.test_count` times, stopping at the first run that is not
 /// valid (as Maelstrom's `--test-count` does); returns the last run's exit code.
@@ -49,17 +47,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
             return EXIT_BAD_ARGUMENTS;
         }
     };
-    let options = WorkloadOptions {
-        node_count: config.node_ids.len(),
-        concurrency: config.concurrency,
-        key_count: config.key_count,
-        max_writes_per_key: Some(config.max_writes_per_key),
-        max_txn_length: Some(config.max_txn_length),
-        consistency_models: config.consistency_models.clone(),
-        topology: config.topology.clone(),
-        node_ids: config.node_ids.clone(),
-        checker_timeout: std::time::Duration::try_from_secs_f64(config.checker_timeout_secs).ok(),
-    };
+    let options = config.workload_options();
     let mut workload = match straum_workloads::build(&config.workload, &options) {
         Ok(workload) => workload,
         Err(e) => {
@@ -132,6 +120,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
         echo_stderr: config.log_stderr,
         // Nodes run in their own working directory: give them an absolute path.
         data_dir: std::path::absolute(run_dir.file("node-data")).ok(),
+        seed: Some(seed),
     };
     let clocks = if let Some(library) = faketime_library {
         let dir = std::path::absolute(run_dir.file("clocks")).unwrap_or(run_dir.file("clocks"));
@@ -152,25 +141,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
             return EXIT_CRASHED;
         }
     };
-    let settings = EngineSettings {
-        node_ids: config.node_ids.clone(),
-        concurrency: config.concurrency,
-        rate: config.rate,
-        time_limit: (config.time_limit_secs * NS_PER_SEC) as u64,
-        rpc_timeout: config.rpc_timeout_ms * 1_000_000,
-        init_timeout: 10_000_000_000,
-        setup_timeout: 5_000_000_000,
-        recovery_time: (config.recovery_time_secs * NS_PER_SEC) as u64,
-        latency: config.latency,
-        seed,
-        log_net_send: config.log_net_send,
-        log_net_recv: config.log_net_recv,
-        nemesis: config.nemesis.clone(),
-        measure_lateness: false,
-        max_node_rate: config.max_node_rate,
-        skip_bad_lines: config.skip_bad_lines,
-        fenced_store_enforce: config.fenced_store_enforce,
-    };
+    let settings = config.engine_settings(seed);
     let journal_path = run_dir.file("net-journal.jsonl");
     let mut engine = Engine::new(&mut backend, settings, workload.as_mut(), &mut history);
     engine.show_progress(crate::progress::for_stderr());
@@ -195,24 +166,14 @@ pub fn run_test(config: &TestConfig) -> i32 {
     }
     let ops = history.finish();
     write_history_text(&run_dir, &ops);
-    let record = RunRecord {
-        workload: config.workload.clone(),
-        node_ids: config.node_ids.clone(),
-        concurrency: config.concurrency,
-        availability: config.availability_text.clone(),
-        topology: config.topology.clone(),
-        key_count: config.key_count,
-        max_writes_per_key: config.max_writes_per_key,
-        max_txn_length: Some(config.max_txn_length),
-        consistency_models: config.consistency_models.clone(),
-        checker_timeout_secs: Some(config.checker_timeout_secs),
+    let record = config.record(
         seed,
-        reproduce: reproduce.clone(),
-        main_start: outcome.main_start,
-        seconds: started.elapsed().as_secs_f64(),
-        stopped: stopped.clone(),
-        interrupted: matches!(outcome.stopped, Some(Stop::Interrupted(_))),
-    };
+        reproduce.clone(),
+        outcome.main_start,
+        started.elapsed().as_secs_f64(),
+        stopped.clone(),
+        matches!(outcome.stopped, Some(Stop::Interrupted(_))),
+    );
     if let Err(e) = record.save(&run_dir) {
         eprintln!("straum: could not write test.json: {e}");
     }
@@ -229,6 +190,7 @@ pub fn run_test(config: &TestConfig) -> i32 {
         junit: config.junit.clone(),
         json: config.json,
         analyze_stopped_runs: false,
+        quiet: false,
     };
     let exit = finish(&run_dir, &record, &ops, &outcome.net, &outputs);
     if let Err(e) = run_dir.mark_latest() {
@@ -272,6 +234,7 @@ pub fn analyze_stored(args: &AnalyzeArgs) -> i32 {
         junit: args.junit.clone(),
         json: args.json,
         analyze_stopped_runs: true,
+        quiet: false,
     };
     finish(&run_dir, &record, &ops, &net, &outputs)
 }
@@ -310,7 +273,8 @@ fn describe_stop(stop: &Stop, backend: &ProcessBackend, config: &TestConfig) -> 
     text
 }
 
-fn write_history_text(run_dir: &RunDir, ops: &[Op]) {
+/// Write `history.txt`: the history as Maelstrom prints it, one op a line.
+pub fn write_history_text(run_dir: &RunDir, ops: &[Op]) {
     let mut text = String::new();
     for op in ops {
         text.push_str(&format!(

@@ -23,11 +23,18 @@ impl RunDir {
         let mut name = base.clone();
         let workload_dir = store.join(workload);
         fs::create_dir_all(&workload_dir)?;
-        // Two runs in the same millisecond get distinct directories.
+        // Two runs in the same millisecond (parallel simulated seeds, say) get
+        // distinct directories: creating one fails if it exists.
         let mut attempt = 1;
-        while workload_dir.join(&name).exists() {
-            attempt += 1;
-            name = format!("{base}-{attempt}");
+        loop {
+            match fs::create_dir(workload_dir.join(&name)) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    attempt += 1;
+                    name = format!("{base}-{attempt}");
+                }
+                Err(e) => return Err(e),
+            }
         }
         let dir = RunDir {
             root: store.to_path_buf(),
@@ -85,7 +92,11 @@ impl RunDir {
 }
 
 fn replace_symlink(target: &Path, link: &Path) -> io::Result<()> {
-    let temporary = link.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and per call, so threads replacing the same link never
+    // share a temporary.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = link.with_extension(format!("tmp{}-{call}", std::process::id()));
     let _ = fs::remove_file(&temporary);
     std::os::unix::fs::symlink(target, &temporary)?;
     fs::rename(&temporary, link)
@@ -116,5 +127,13 @@ mod tests {
             fs::read_to_string(store.path().join("current/x")).unwrap(),
             "1"
         );
+        let parallel: Vec<PathBuf> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| RunDir::create(store.path(), "echo").unwrap().path()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::BTreeSet<_> = parallel.iter().collect();
+        assert_eq!(distinct.len(), 8);
     }
 }

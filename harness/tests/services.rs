@@ -133,6 +133,7 @@ fn run_proxy(service: &str) -> Vec<Op> {
         max_line_bytes: 1 << 20,
         echo_stderr: false,
         data_dir: None,
+        seed: None,
     };
     let mut backend = ProcessBackend::spawn(&spec).unwrap();
     let mut workload = WritesAndReads { next_value: 0 };

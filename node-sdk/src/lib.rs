@@ -4,14 +4,20 @@
 //! timer tick) together with a [`Context`] into which it puts the messages it wants to
 //! send and the timers it wants set. It never touches stdin, stdout or a clock itself, so
 //! the same node runs under the stdio runtime ([`run`]) against any Maelstrom-compatible
-//! harness, and later inside straum's deterministic in-process simulator.
+//! harness, and inside straum's deterministic in-process simulator (`straum sim`).
 
 mod error;
 mod message;
 mod node;
 mod runtime;
+mod storage;
 
 pub use error::{ErrorCode, RpcError};
 pub use message::{Body, Message};
-pub use node::{Context, Init, Node, TimerToken};
-pub use runtime::{run, run_with};
+pub use node::{node_rng, Context, Init, Node, TimerToken};
+/// The random generator nodes get from [`Context::rng`] (re-exported so nodes need
+/// not depend on `rand_chacha` themselves); use it through [`rand::Rng`].
+pub use rand;
+pub use rand_chacha::ChaCha8Rng;
+pub use runtime::{dispatch, init_of, run, run_with, SEED_VARIABLE};
+pub use storage::{DirStorage, MemoryStorage, Storage, DATA_DIR_VARIABLE};

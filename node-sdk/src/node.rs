@@ -2,6 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::storage::{MemoryStorage, Storage};
 use crate::{Body, Message, RpcError};
 
 /// What the `init` message told the node.
@@ -33,7 +37,8 @@ pub trait Node {
 }
 
 /// Where a node puts its effects: messages to send and timers to set. It also tells
-/// the node who it is and what time it is (time since the runtime started).
+/// the node who it is, what time it is (time since the runtime started, virtual under
+/// the simulator), and gives it a seeded random generator and durable storage.
 #[derive(Debug)]
 pub struct Context {
     init: Init,
@@ -42,11 +47,21 @@ pub struct Context {
     next_msg_id: u64,
     outbox: Vec<Message>,
     timers: Vec<(Duration, TimerToken)>,
+    rng: ChaCha8Rng,
+    storage: Box<dyn Storage>,
 }
 
 impl Context {
-    /// A context for a node that has been initialised with `init`.
+    /// A context for a node that has been initialised with `init`, with run seed 0
+    /// and in-memory storage (for unit tests of nodes).
     pub fn new(init: Init) -> Context {
+        Context::with_seed(init, 0, Box::new(MemoryStorage::default()))
+    }
+
+    /// A context whose [`Context::rng`] is derived from the run's `seed` and this
+    /// node's id, and whose durable data lives in `storage`.
+    pub fn with_seed(init: Init, seed: u64, storage: Box<dyn Storage>) -> Context {
+        let rng = node_rng(seed, &init.node_id);
         Context {
             init,
             now: Duration::ZERO,
@@ -54,7 +69,22 @@ impl Context {
             next_msg_id: 1,
             outbox: Vec::new(),
             timers: Vec::new(),
+            rng,
+            storage,
         }
+    }
+
+    /// This node's random generator: seeded from the run seed and the node id, so a
+    /// simulated run replays the node's choices exactly. Use it instead of any other
+    /// source of randomness.
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    /// This node's durable storage: what is put here survives the node being killed
+    /// and restarted.
+    pub fn storage(&mut self) -> &mut dyn Storage {
+        self.storage.as_mut()
     }
 
     /// This node's id.
@@ -132,6 +162,19 @@ impl Context {
     }
 }
 
+/// The generator of node `node_id` under run seed `seed`: ChaCha8 seeded with the run
+/// seed, on a stream named by a hash (FNV-1a) of the node id.
+pub fn node_rng(seed: u64, node_id: &str) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let stream = node_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+    rng.set_stream(stream);
+    rng
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +203,22 @@ mod tests {
         assert_eq!(out[2].body.in_reply_to, Some(7));
         assert_eq!(out[2].src, "n0");
         assert!(ctx.take_outbox().is_empty());
+    }
+
+    #[test]
+    fn rng_depends_on_seed_and_node_only() {
+        use rand::RngCore;
+        let init = |id: &str| Init {
+            node_id: id.into(),
+            node_ids: vec!["n0".into(), "n1".into()],
+        };
+        let draw = |id: &str, seed| {
+            Context::with_seed(init(id), seed, Box::new(MemoryStorage::default()))
+                .rng()
+                .next_u64()
+        };
+        assert_eq!(draw("n0", 7), draw("n0", 7));
+        assert_ne!(draw("n0", 7), draw("n1", 7));
+        assert_ne!(draw("n0", 7), draw("n0", 8));
     }
 }

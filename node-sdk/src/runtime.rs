@@ -5,7 +5,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use crate::storage::{DirStorage, MemoryStorage, Storage};
 use crate::{Body, Context, Init, Message, Node, TimerToken};
+
+/// The environment variable the stdio runtime seeds [`Context::rng`] from (straum sets
+/// it to the run's seed); without it the seed comes from the operating system.
+pub const SEED_VARIABLE: &str = "STRAUM_NODE_SEED";
 
 /// Run a node on stdin/stdout until stdin closes. The runtime answers `init` with
 /// `init_ok` and then builds the node with `make`.
@@ -26,7 +31,15 @@ pub fn run_with<N: Node, W: Write>(
     let Some((init, init_request)) = wait_for_init(&lines, &mut out)? else {
         return Ok(());
     };
-    let mut ctx = Context::new(init.clone());
+    let seed = std::env::var(SEED_VARIABLE)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(rand::random);
+    let storage: Box<dyn Storage> = match DirStorage::from_env() {
+        Some(dir) => Box::new(dir),
+        None => Box::new(MemoryStorage::default()),
+    };
+    let mut ctx = Context::with_seed(init.clone(), seed, storage);
     ctx.reply(&init_request, Body::new("init_ok"));
     flush_outbox(&mut ctx, &mut out)?;
     let mut node = make(&init);
@@ -83,24 +96,32 @@ fn wait_for_init<W: Write>(
 ) -> io::Result<Option<(Init, Message)>> {
     for line in lines.iter() {
         let Some(msg) = parse(&line) else { continue };
-        if msg.body.kind != "init" {
+        let Some(init) = init_of(&msg) else {
             eprintln!("ignoring {:?} before init", msg.body.kind);
             continue;
-        }
-        let node_id = msg.body.get_str("node_id").unwrap_or_default().to_string();
-        let node_ids = msg
-            .body
-            .get("node_ids")
-            .and_then(|v| v.as_array())
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|id| id.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        return Ok(Some((Init { node_id, node_ids }, msg)));
+        };
+        return Ok(Some((init, msg)));
     }
     Ok(None)
+}
+
+/// What an `init` message tells a node, or `None` if `msg` is not an `init`.
+pub fn init_of(msg: &Message) -> Option<Init> {
+    if msg.body.kind != "init" {
+        return None;
+    }
+    let node_id = msg.body.get_str("node_id").unwrap_or_default().to_string();
+    let node_ids = msg
+        .body
+        .get("node_ids")
+        .and_then(|v| v.as_array())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Init { node_id, node_ids })
 }
 
 fn parse(line: &str) -> Option<Message> {
@@ -118,6 +139,12 @@ fn parse(line: &str) -> Option<Message> {
 
 fn handle_line<N: Node>(node: &mut N, ctx: &mut Context, line: &str) {
     let Some(msg) = parse(line) else { return };
+    dispatch(node, msg, ctx);
+}
+
+/// Hand `msg` to the node; an `Err` becomes an `error` reply when the message was a
+/// request, else a line on stderr. Every runtime (stdio, simulator) calls this.
+pub fn dispatch<N: Node + ?Sized>(node: &mut N, msg: Message, ctx: &mut Context) {
     let request = msg.body.msg_id.is_some().then(|| msg.clone());
     if let Err(error) = node.handle(msg, ctx) {
         match request {

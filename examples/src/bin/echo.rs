@@ -1,25 +1,5 @@
-//! An echo node: answers `echo` with `echo_ok` carrying the same `echo` value.
-
-use straum_node::{Body, Context, ErrorCode, Message, Node, RpcError};
-
-struct Echo;
-
-impl Node for Echo {
-    fn handle(&mut self, msg: Message, ctx: &mut Context) -> Result<(), RpcError> {
-        match msg.body.kind.as_str() {
-            "echo" => {
-                let echo = msg.body.get("echo").cloned().unwrap_or_default();
-                ctx.reply(&msg, Body::new("echo_ok").with("echo", echo));
-                Ok(())
-            }
-            other => Err(RpcError::new(
-                ErrorCode::NotSupported,
-                format!("echo node does not handle {other:?}"),
-            )),
-        }
-    }
-}
+//! The `echo` example node on stdin/stdout; its logic is [`straum_examples::echo`].
 
 fn main() -> std::io::Result<()> {
-    straum_node::run(|_| Echo)
+    straum_node::run(|_| straum_examples::echo::Echo)
 }

@@ -145,6 +145,11 @@ pub struct NemesisSpec {
     pub targets: Vec<Targets>,
     /// Largest clock offset the clock fault sets, in ms (`--clock-skew`).
     pub clock_skew_ms: u64,
+    /// Fault starts to leave out, numbered from 0 in the order they come due
+    /// (`--nemesis-skip`, written by `straum sim --shrink`). A skipped start still
+    /// draws its random choices, against scratch settings, so the rest of the schedule
+    /// is unchanged.
+    pub skip: Vec<u32>,
 }
 
 /// Every fault name `--nemesis` accepts.
@@ -170,6 +175,7 @@ impl NemesisSpec {
             latency_mean_ms: 0,
             targets: Targets::ALL.to_vec(),
             clock_skew_ms: 10_000,
+            skip: Vec::new(),
         }
     }
 
@@ -202,10 +208,22 @@ pub struct NemesisEvent {
     pub completion_value: Value,
 }
 
+/// A context over scratch settings, for skipped fault starts: their effects (and
+/// process actions) go nowhere.
+fn scratch<'a>(faults: &'a mut Faults, nodes: &'a [String]) -> FaultContext<'a> {
+    FaultContext {
+        faults,
+        nodes,
+        actions: Vec::new(),
+    }
+}
+
 struct Scheduled {
     fault: Box<dyn Fault>,
     rng: ChaCha8Rng,
     active: bool,
+    /// The current start was skipped (it acted on scratch settings).
+    skipped: bool,
     next_at: Option<Nanos>,
 }
 
@@ -213,6 +231,11 @@ struct Scheduled {
 pub struct Nemesis {
     scheduled: Vec<Scheduled>,
     interval: f64,
+    skip: Vec<u32>,
+    /// Fault starts that came due so far.
+    starts: u32,
+    /// What skipped starts and their stops act on.
+    scratch: Faults,
 }
 
 impl Nemesis {
@@ -226,12 +249,16 @@ impl Nemesis {
                 fault: build(name, spec),
                 rng: Stream::Nemesis.sub_rng(seed, i as u64),
                 active: false,
+                skipped: false,
                 next_at: None,
             })
             .collect();
         Nemesis {
             scheduled,
             interval: spec.interval_secs,
+            skip: spec.skip.clone(),
+            starts: 0,
+            scratch: Faults::default(),
         }
     }
 
@@ -260,7 +287,9 @@ impl Nemesis {
                 continue;
             }
             let (start_f, stop_f) = s.fault.functions();
-            if s.active {
+            if s.active && s.skipped {
+                s.fault.stop(&mut scratch(&mut self.scratch, ctx.nodes));
+            } else if s.active {
                 let value = s.fault.stop(ctx);
                 events.push(NemesisEvent {
                     f: stop_f,
@@ -268,18 +297,30 @@ impl Nemesis {
                     completion_value: value,
                 });
             } else {
-                let (invoke_value, completion_value) = s.fault.start(&mut s.rng, ctx);
-                events.push(NemesisEvent {
-                    f: start_f,
-                    invoke_value,
-                    completion_value,
-                });
+                s.skipped = self.skip.contains(&self.starts);
+                self.starts += 1;
+                if s.skipped {
+                    s.fault
+                        .start(&mut s.rng, &mut scratch(&mut self.scratch, ctx.nodes));
+                } else {
+                    let (invoke_value, completion_value) = s.fault.start(&mut s.rng, ctx);
+                    events.push(NemesisEvent {
+                        f: start_f,
+                        invoke_value,
+                        completion_value,
+                    });
+                }
             }
             s.active = !s.active;
             let delay = s.rng.gen_range(0.0..2.0 * self.interval);
             s.next_at = Some(now + (delay * 1e9) as Nanos);
         }
         events
+    }
+
+    /// Fault starts that came due so far (skipped ones included).
+    pub fn starts(&self) -> u32 {
+        self.starts
     }
 
     /// The faults in force, by name (`partition`, `kill`, …).
@@ -303,7 +344,10 @@ impl Nemesis {
         self.end_schedule();
         let mut events = Vec::new();
         for s in &mut self.scheduled {
-            if s.active {
+            if s.active && s.skipped {
+                s.active = false;
+                s.fault.stop(&mut scratch(&mut self.scratch, ctx.nodes));
+            } else if s.active {
                 s.active = false;
                 let value = s.fault.stop(ctx);
                 events.push(NemesisEvent {
@@ -344,12 +388,21 @@ mod tests {
             latency_mean_ms: 10,
             targets: Targets::ALL.to_vec(),
             clock_skew_ms: 10_000,
+            skip: Vec::new(),
         }
     }
 
     fn schedule(seed: u64) -> Vec<(Nanos, &'static str, Value)> {
+        schedule_skipping(seed, &[])
+    }
+
+    fn schedule_skipping(seed: u64, skip: &[u32]) -> Vec<(Nanos, &'static str, Value)> {
         let nodes: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
-        let mut nemesis = Nemesis::new(&spec(&["partition", "drop"]), seed);
+        let spec = NemesisSpec {
+            skip: skip.to_vec(),
+            ..spec(&["partition", "drop"])
+        };
+        let mut nemesis = Nemesis::new(&spec, seed);
         let mut faults = Faults::default();
         nemesis.begin(0);
         let mut out = Vec::new();
@@ -376,6 +429,23 @@ mod tests {
         }
         assert!(faults.cut.is_none() && faults.drop_rate == 0.0, "healed");
         out
+    }
+
+    #[test]
+    fn a_skipped_start_and_its_stop_vanish_and_the_rest_of_the_schedule_stays() {
+        let all = schedule(3);
+        let skipped = schedule_skipping(3, &[2]);
+        let starts: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].1.starts_with("start-"))
+            .collect();
+        let gone = starts[2];
+        let stop = all[gone].1.replace("start-", "stop-");
+        let stop_at = (gone + 1..all.len()).find(|&i| all[i].1 == stop).unwrap();
+        let expected: Vec<_> = (0..all.len())
+            .filter(|&i| i != gone && i != stop_at)
+            .map(|i| all[i].clone())
+            .collect();
+        assert_eq!(skipped, expected);
     }
 
     #[test]
