@@ -90,6 +90,8 @@ fn workload_clients_send_documented_requests_and_accept_the_example_replies() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..400u64 {
+            // time passes, so timed generators (lease's holds, kafka's crashes) move on
+            workload.observe_time(std::time::Duration::from_millis(100 * i));
             let Some(op) = workload.next_op_for((i % 6) as usize, i % 6, &mut rng) else {
                 break;
             };

@@ -14,7 +14,57 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use straum_workloads::rpc::{Field, FieldType, Rpc};
+
 use super::kv::{error, unsupported, Reply};
+
+/// `write`: act on the resource under a fencing token.
+pub const WRITE: Rpc = Rpc {
+    request: "write",
+    doc: "Record `value` under `key`, fenced by `token`. Every accepted write is logged \
+          with its token and the harness time of acceptance; the lease checker reads \
+          that log.",
+    request_fields: &[
+        Field::new("key", FieldType::Any, "the resource (the lease's lock)"),
+        Field::new("value", FieldType::Any, "what to write"),
+        Field::new(
+            "token",
+            FieldType::Int,
+            "the fencing token the writer holds the lock with",
+        ),
+    ],
+    reply: "write_ok",
+    reply_fields: &[],
+    errors: &[
+        (
+            30,
+            "with --fenced-store-enforce true: the token is lower than the highest \
+             accepted for this key",
+        ),
+        (12, "a field is missing or the token is not an integer"),
+    ],
+    example_request: r#"{"type":"write","msg_id":1,"key":0,"value":7,"token":3}"#,
+    example_reply: r#"{"type":"write_ok","in_reply_to":1}"#,
+};
+
+/// `read`: the last accepted write of a key.
+pub const READ: Rpc = Rpc {
+    request: "read",
+    doc: "Answer with the last accepted write of `key` and its token (both `null` if \
+          none).",
+    request_fields: &[Field::new("key", FieldType::Any, "the resource")],
+    reply: "read_ok",
+    reply_fields: &[
+        Field::new("value", FieldType::Any, "the last accepted value, or null"),
+        Field::new("token", FieldType::Any, "its token as written, or null"),
+    ],
+    errors: &[(12, "the key is missing")],
+    example_request: r#"{"type":"read","msg_id":2,"key":0}"#,
+    example_reply: r#"{"type":"read_ok","in_reply_to":2,"value":7,"token":3}"#,
+};
+
+/// The RPCs fenced-store answers.
+pub const RPCS: &[Rpc] = &[WRITE, READ];
 
 /// The fenced resource.
 #[derive(Debug, Default)]
@@ -45,11 +95,16 @@ impl FencedStore {
     /// Handle one request.
     pub fn handle(&mut self, body: &Map<String, Value>) -> Reply {
         let kind = body.get("type").and_then(Value::as_str);
+        let rpc = RPCS.iter().find(|rpc| Some(rpc.request) == kind);
+        if let Some(missing) = rpc
+            .into_iter()
+            .flat_map(|rpc| rpc.request_fields)
+            .find(|f| !body.contains_key(f.name))
+        {
+            return error(12, format!("missing field {:?}", missing.name));
+        }
         let Some(key) = body.get("key") else {
-            return match kind {
-                Some("write" | "read") => error(12, "missing field \"key\"".into()),
-                other => unsupported(other),
-            };
+            return unsupported(kind);
         };
         let key = key.to_string();
         match kind {

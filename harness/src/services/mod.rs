@@ -35,7 +35,7 @@ pub struct ServiceDoc {
 }
 
 /// The services, for `straum doc`.
-pub const DOCS: [ServiceDoc; 4] = [
+pub const DOCS: [ServiceDoc; 5] = [
     ServiceDoc {
         name: "lin-kv",
         about: "A linearizable key-value store: every request takes effect atomically \
@@ -59,6 +59,14 @@ pub const DOCS: [ServiceDoc; 4] = [
         name: "lin-tso",
         about: "A linearizable timestamp oracle.",
         rpcs: &[lin_tso::TS],
+    },
+    ServiceDoc {
+        name: "fenced-store",
+        about: "The resource the lease workload's lock holders act on: it logs every \
+                accepted write with its fencing token and, with --fenced-store-enforce \
+                true, refuses tokens older than the highest seen (by default it accepts \
+                everything, so a node must fence its own writes).",
+        rpcs: fenced_store::RPCS,
     },
 ];
 

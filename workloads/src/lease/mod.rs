@@ -20,6 +20,7 @@
 
 pub mod checker;
 pub mod holds;
+pub mod rpcs;
 pub mod store_log;
 
 use std::collections::HashMap;
@@ -30,7 +31,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 
 use crate::history::Op;
-use crate::rpc::{acknowledged, malformed, validate_reply, ErrorStyle, FieldType};
+use crate::rpc::{malformed, ErrorStyle, Rpc};
 use crate::{
     CheckResult, ClientId, Completion, Invocation, NetEvent, Step, Workload, WorkloadOptions,
 };
@@ -178,7 +179,7 @@ impl Workload for Lease {
     fn reply(&mut self, client: ClientId, op: &Invocation, reply: &Map<String, Value>) -> Step {
         let worker = self.workers.get(&client).copied();
         let completion = match op.f {
-            "acquire" => match validate_reply(reply, "acquire_ok", &[("token", FieldType::Int)]) {
+            "acquire" => match rpcs::ACQUIRE.validate(reply) {
                 Ok(()) => match holds::token_of(&Value::Object(reply.clone())) {
                     Some(token) if i64::try_from(token).is_ok() => {
                         let mut value = op.value.clone();
@@ -199,8 +200,8 @@ impl Workload for Lease {
                 },
                 Err(reason) => malformed(op, reply, &reason),
             },
-            "act" => acknowledged(op, reply, "act_ok"),
-            _ => acknowledged(op, reply, "release_ok"),
+            "act" => rpcs::ACT.acknowledged(op, reply),
+            _ => rpcs::RELEASE.acknowledged(op, reply),
         };
         if completion.kind == crate::OpType::Ok && op.f != "acquire" {
             if let Some(worker) = worker {
@@ -214,6 +215,10 @@ impl Workload for Lease {
 
     fn client_closed(&mut self, client: ClientId) {
         self.workers.remove(&client);
+    }
+
+    fn rpcs(&self) -> &'static [Rpc] {
+        rpcs::RPCS
     }
 
     fn error_style(&self) -> ErrorStyle {
