@@ -10,7 +10,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use straum_node::{dispatch, init_of, Body, Context, Init, MemoryStorage, Message, Node};
 
@@ -33,6 +33,25 @@ struct SimNode {
     /// Timers that came due while the node was paused.
     held_timers: Vec<(u64, u64)>,
     storage: MemoryStorage,
+    /// The clock fault's offset of this node's wall clock, in ms.
+    clock_offset_ms: i64,
+}
+
+/// The simulated wall clock at virtual time 0: fixed, so a seed replays exactly
+/// (2026-01-01T00:00:00Z).
+const WALL_CLOCK_ORIGIN_SECS: u64 = 1_767_225_600;
+
+/// Give `ctx` the virtual time `now` and the node's wall clock: the origin plus
+/// `now`, moved by the clock fault's offset.
+fn stamp(ctx: &mut Context, now: Duration, clock_offset_ms: i64) {
+    ctx.set_now(now);
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(WALL_CLOCK_ORIGIN_SECS) + now;
+    let offset = Duration::from_millis(clock_offset_ms.unsigned_abs());
+    ctx.set_wall_clock(if clock_offset_ms >= 0 {
+        base + offset
+    } else {
+        base - offset
+    });
 }
 
 /// Nodes in process on a virtual clock.
@@ -62,6 +81,7 @@ impl<'f> SimBackend<'f> {
                     paused: false,
                     held_timers: Vec::new(),
                     storage: MemoryStorage::default(),
+                    clock_offset_ms: 0,
                 })
                 .collect(),
             timers: BinaryHeap::new(),
@@ -106,8 +126,9 @@ impl<'f> SimBackend<'f> {
 
     fn fire(&mut self, node: NodeIndex, token: u64) {
         let now = Duration::from_nanos(self.now);
-        if let Some((n, ctx)) = self.nodes[node].live.as_mut() {
-            ctx.set_now(now);
+        let state = &mut self.nodes[node];
+        if let Some((n, ctx)) = state.live.as_mut() {
+            stamp(ctx, now, state.clock_offset_ms);
             n.tick(token, ctx);
         }
         self.collect(node);
@@ -127,7 +148,7 @@ impl Backend for SimBackend<'_> {
         let state = &mut self.nodes[node];
         match state.live.as_mut() {
             Some((n, ctx)) => {
-                ctx.set_now(now);
+                stamp(ctx, now, state.clock_offset_ms);
                 dispatch(n.as_mut(), msg, ctx);
             }
             None => {
@@ -137,7 +158,7 @@ impl Backend for SimBackend<'_> {
                 };
                 let storage = Box::new(state.storage.clone());
                 let mut ctx = Context::with_seed(init.clone(), self.seed, storage);
-                ctx.set_now(now);
+                stamp(&mut ctx, now, state.clock_offset_ms);
                 ctx.reply(&msg, Body::new("init_ok"));
                 let mut n = (self.factory)(&init);
                 n.start(&mut ctx);
@@ -216,6 +237,14 @@ impl Backend for SimBackend<'_> {
     fn write_blocked_for(&self, _node: NodeIndex) -> Option<Nanos> {
         None
     }
+
+    /// The clock fault in the simulator: [`Context::wall_clock`] moves by the offset
+    /// from the next callback on; [`Context::now`] stays virtual time, as a clock step
+    /// leaves a real node's monotonic clock alone.
+    fn set_clock_offset(&mut self, node: NodeIndex, offset_ms: i64) -> Result<(), String> {
+        self.nodes[node].clock_offset_ms = offset_ms;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +296,48 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Answers every message with its wall clock, in ms since the epoch.
+    struct ClockReporter;
+
+    impl Node for ClockReporter {
+        fn handle(&mut self, _: Message, ctx: &mut Context) -> Result<(), RpcError> {
+            let wall = ctx
+                .wall_clock()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap();
+            ctx.send("c1", Body::new("clock").with("ms", wall.as_millis() as u64));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_clock_fault_moves_a_simulated_nodes_wall_clock_and_not_its_virtual_time() {
+        let factory = |_: &Init| -> Box<dyn Node> { Box::new(ClockReporter) };
+        let mut backend = SimBackend::new(1, 0, &factory);
+        backend.deliver(0, init_line()).unwrap();
+        let poke = br#"{"id":1,"src":"c1","dest":"n0","body":{"type":"poke","msg_id":2}}"#;
+        let clock = |backend: &mut SimBackend| {
+            backend.deliver(0, poke.to_vec()).unwrap();
+            let mut ms = None;
+            while let Some(event) = backend.wait(backend.now()) {
+                if let BackendEvent::Output { envelope, .. } = event {
+                    let body: serde_json::Value =
+                        serde_json::from_str(envelope.body.get()).unwrap();
+                    ms = ms.or(body["ms"].as_u64());
+                }
+            }
+            ms.unwrap()
+        };
+        let origin = WALL_CLOCK_ORIGIN_SECS * 1000;
+        assert_eq!(clock(&mut backend), origin);
+        backend.wait(2 * SECOND);
+        backend.set_clock_offset(0, 7_000).unwrap();
+        assert_eq!(clock(&mut backend), origin + 2_000 + 7_000);
+        backend.set_clock_offset(0, -3_000).unwrap();
+        assert_eq!(clock(&mut backend), origin + 2_000 - 3_000);
+        assert_eq!(backend.now(), 2 * SECOND, "virtual time is not moved");
     }
 
     #[test]
