@@ -1,5 +1,5 @@
 //! Cycle search inside each strongly connected component, and the naming of each
-//! cycle found (G0, G1c, G-single, G-nonadjacent, G2-item, and their `-process` /
+//! cycle found (G0, G1c, G-single-item, G-nonadjacent-item, G2-item, and their `-process` /
 //! `-realtime` variants, as in Adya and Elle).
 //!
 //! Each search is a breadth-first search that closes a cycle through one chosen
@@ -30,14 +30,16 @@ impl Cycle {
         } else if rw == 0 {
             "G1c"
         } else if rw == 1 {
-            "G-single"
+            // every rw edge here is on one key (an item anti-dependency): Elle's
+            // `-item` names, which repeatable read rules out as well
+            "G-single-item"
         } else {
             let n = kinds.len();
             let adjacent = (0..n).any(|i| kinds[i] == kind::RW && kinds[(i + 1) % n] == kind::RW);
             if adjacent {
                 "G2-item"
             } else {
-                "G-nonadjacent"
+                "G-nonadjacent-item"
             }
         };
         let suffix = if kinds.contains(&kind::REALTIME) {
@@ -326,7 +328,7 @@ mod tests {
         );
         assert_eq!(
             names(vec![e(0, 1, kind::RW), e(1, 0, kind::WR)], 2, 0),
-            ["G-single"]
+            ["G-single-item"]
         );
         assert_eq!(
             names(vec![e(0, 1, kind::RW), e(1, 0, kind::RW)], 2, 0),
@@ -338,14 +340,14 @@ mod tests {
             e(2, 3, kind::RW),
             e(3, 0, kind::WR),
         ];
-        assert_eq!(names(nonadj, 4, 0), ["G-nonadjacent"]);
+        assert_eq!(names(nonadj, 4, 0), ["G-nonadjacent-item"]);
         assert_eq!(
             names(
                 vec![e(0, 1, kind::RW), e(1, 0, kind::REALTIME)],
                 2,
                 kind::PROCESS | kind::REALTIME
             ),
-            ["G-single-realtime"]
+            ["G-single-item-realtime"]
         );
         assert_eq!(
             names(

@@ -37,6 +37,40 @@ fn writers(t: &Txns, want: impl Fn(Status) -> bool) -> Writers {
     w
 }
 
+/// For each read key with exactly one appended value (by a transaction that may
+/// have committed) missing from its longest read: that read extended by the value.
+/// Keys whose longest read shows an element twice or one nobody appended are left
+/// alone (their order is already in question).
+fn one_unseen_append(
+    possible: &Writers,
+    longest: &FastMap<Atom, (u32, &[Atom])>,
+) -> FastMap<Atom, Vec<Atom>> {
+    let mut appended: FastMap<Atom, Vec<Atom>> = FastMap::default();
+    for &(k, v) in possible.keys() {
+        if longest.contains_key(&k) {
+            appended.entry(k).or_default().push(v);
+        }
+    }
+    let mut out = FastMap::default();
+    for (k, values) in appended {
+        let seen = longest[&k].1;
+        if values.len() != seen.len() + 1 {
+            continue;
+        }
+        let shown: std::collections::HashSet<Atom> = seen.iter().copied().collect();
+        if shown.len() != seen.len() || seen.iter().any(|v| !possible.contains_key(&(k, *v))) {
+            continue;
+        }
+        let unseen = values.into_iter().find(|v| !shown.contains(v));
+        if let Some(v) = unseen.filter(|v| matches!(possible.get(&(k, *v)), Some(Some(_)))) {
+            let mut order = seen.to_vec();
+            order.push(v);
+            out.insert(k, order);
+        }
+    }
+    out
+}
+
 fn reads(t: &Txns) -> impl Iterator<Item = (u32, Atom, &[Atom])> {
     t.txns
         .iter()
@@ -71,6 +105,16 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
             *e = (i, list);
         }
         check_elements(t, found, &possible, &failed, i, k, list);
+    }
+    // An append no read shows comes after every element the longest read shows; when
+    // a key has exactly one such append it is the next version (values are unique per
+    // key), so readers of the longest state precede it — Elle's single-append and
+    // sequential-extension inference (write skew over keys appended once is found so)
+    let extended = one_unseen_append(&possible, &longest);
+    for (k, order) in &extended {
+        if let Some(e) = longest.get_mut(k) {
+            e.1 = order;
+        }
     }
     let mut broken: std::collections::HashSet<Atom> = Default::default();
     for (i, k, list) in reads(t) {

@@ -267,6 +267,13 @@ pub fn check_transactions(
             .fields
             .insert("malformed".into(), Value::from(t.malformed_count));
     }
+    if t.writes_incomplete && result.valid == Validity::Valid {
+        // a dropped transaction's writes could close a cycle, or explain a read
+        result.valid = Validity::Unknown;
+        result.findings.push(
+            "no prohibited anomaly was found, but transactions whose writes could not be decoded were left out, so the history is not known to be valid".to_string(),
+        );
+    }
     let oks = t
         .txns
         .iter()

@@ -133,7 +133,7 @@ fn g_single_read_skew_is_found() {
         (2, 2, 3, OK, json!([["r", 2, [1]]])),
     ];
     let r = run(LA, "serializable", &cyc);
-    assert_eq!(types(&r), ["G-single"], "{:?}", r.findings);
+    assert_eq!(types(&r), ["G-single-item"], "{:?}", r.findings);
     assert!(
         r.findings
             .iter()
@@ -173,7 +173,7 @@ fn stale_read_is_realtime_but_serializable() {
     ];
     let r = run(LA, "strict-serializable", &stale);
     assert_eq!(r.valid, Validity::Invalid);
-    assert_eq!(types(&r), ["G-single-realtime"], "{:?}", r.findings);
+    assert_eq!(types(&r), ["G-single-item-realtime"], "{:?}", r.findings);
     assert!(r.findings.iter().any(|f| f.contains("(realtime)")));
     assert_eq!(run(LA, "serializable", &stale).valid, Validity::Valid);
     let mut fine = stale.clone();
@@ -323,7 +323,7 @@ fn rw_register_lost_update_and_g_single_are_found() {
         (1, 0, 1, OK, json!([["r", 1, 1], ["r", 2, null]])),
     ];
     let r = run(RW, "serializable", &skew);
-    assert_eq!(types(&r), ["G-single"], "{:?}", r.findings);
+    assert_eq!(types(&r), ["G-single-item"], "{:?}", r.findings);
     let fine = [
         skew[0].clone(),
         (1, 0, 1, OK, json!([["r", 1, 1], ["r", 2, 1]])),

@@ -52,7 +52,7 @@ fn register_read_skew_is_g_single() {
         (1, 0, 1, OK, json!([["r", 1, 1], ["r", 2, null]])),
     ];
     let r = run(RW, "snapshot-isolation", &skew);
-    assert_eq!(types(&r), ["G-single"], "{:?}", r.findings);
+    assert_eq!(types(&r), ["G-single-item"], "{:?}", r.findings);
     let fine = [
         skew[0].clone(),
         (1, 0, 1, OK, json!([["r", 1, 1], ["r", 2, 1]])),
