@@ -126,7 +126,7 @@ fn no_isolation_across_two_nodes_breaks_serializability() {
         "--node-count 2 --time-limit 4 --rate 200 --concurrency 2n \
          --consistency-models serializable --seed 65",
     );
-    assert_fails_with(&run, &["G-single", "G2-item"], false);
+    assert_fails_with(&run, &["G-single-item", "G2-item"], false);
 }
 
 #[test]
