@@ -7,10 +7,12 @@
 use straum_node::{Init, Node};
 
 pub mod broadcast;
+pub mod broadcast_flood;
 pub mod echo;
 pub mod g_counter;
 pub mod g_set;
 pub mod kafka;
+pub mod lease;
 pub mod lin_kv;
 pub mod pn_counter;
 pub mod txn_list_append;
@@ -46,6 +48,18 @@ pub const NODES: &[Example] = &[
         workload: "broadcast",
         args: &[],
         factory: |_| Box::new(broadcast::Broadcast::without_retries()),
+    },
+    Example {
+        name: "broadcast-flood",
+        workload: "broadcast",
+        args: &[],
+        factory: |_| Box::new(broadcast_flood::FloodingBroadcast::default()),
+    },
+    Example {
+        name: "lease",
+        workload: "lease",
+        args: &[],
+        factory: |_| Box::new(lease::LeaseNode::default()),
     },
     Example {
         name: "echo",

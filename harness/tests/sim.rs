@@ -251,6 +251,18 @@ fn every_example_has_the_same_verdict_as_processes_and_simulated() {
             "--node-count 2 --rate 10".into(),
             "",
         ),
+        (
+            "broadcast-flood",
+            "broadcast",
+            "--node-count 5 --rate 10".into(),
+            "",
+        ),
+        (
+            "lease",
+            "lease",
+            "--node-count 3 --nemesis partition,pause,clock --nemesis-interval 1".into(),
+            "",
+        ),
     ];
     let common = "--time-limit 3 --recovery-time 1 --seed 5";
     let mut mismatches = Vec::new();
