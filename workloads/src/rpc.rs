@@ -135,6 +135,14 @@ impl Rpc {
             &["msg_id"],
         )
     }
+
+    /// The first required request field `request` lacks, if any (a service answers
+    /// error 12 naming it).
+    pub fn missing_field(&self, request: &Map<String, Value>) -> Option<&'static Field> {
+        self.request_fields
+            .iter()
+            .find(|f| !f.optional && !request.contains_key(f.name))
+    }
 }
 
 /// `init`: the first message every node gets, from the harness, before anything else.

@@ -96,11 +96,7 @@ impl FencedStore {
     pub fn handle(&mut self, body: &Map<String, Value>) -> Reply {
         let kind = body.get("type").and_then(Value::as_str);
         let rpc = RPCS.iter().find(|rpc| Some(rpc.request) == kind);
-        if let Some(missing) = rpc
-            .into_iter()
-            .flat_map(|rpc| rpc.request_fields)
-            .find(|f| !body.contains_key(f.name))
-        {
+        if let Some(missing) = rpc.and_then(|rpc| rpc.missing_field(body)) {
             return error(12, format!("missing field {:?}", missing.name));
         }
         let Some(key) = body.get("key") else {

@@ -118,11 +118,7 @@ pub enum Request {
 pub fn parse(body: &Map<String, Value>) -> Result<Request, Reply> {
     let kind = body.get("type").and_then(Value::as_str);
     let rpc = RPCS.iter().find(|rpc| Some(rpc.request) == kind);
-    if let Some(missing) = rpc
-        .into_iter()
-        .flat_map(|rpc| rpc.request_fields)
-        .find(|f| !f.optional && !body.contains_key(f.name))
-    {
+    if let Some(missing) = rpc.and_then(|rpc| rpc.missing_field(body)) {
         return Err(error(
             12,
             format!("request is missing the field {:?}", missing.name),
