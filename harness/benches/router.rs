@@ -52,7 +52,11 @@ fn flood_bin() -> PathBuf {
         .status()
         .expect("cargo build");
     assert!(status.success());
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/flood")
+    // Beside the straum binary, wherever CARGO_TARGET_DIR puts it.
+    Path::new(env!("CARGO_BIN_EXE_straum"))
+        .parent()
+        .unwrap()
+        .join("flood")
 }
 
 fn node_ids(n: usize) -> Vec<String> {

@@ -4,33 +4,44 @@
 use super::*;
 
 impl<'a, B: Backend> Engine<'a, B> {
+    /// Send every node its `init` and wait for every `init_ok`. At most
+    /// [`INIT_WINDOW`] inits are unanswered at a time: each carries all node ids, so a
+    /// thousand nodes' inits at once would be a thousand copies of that list in memory.
     pub(super) fn init_nodes(&mut self) -> Result<(), Stop> {
-        let now = self.backend.now();
-        self.handshake_deadline = now + self.settings.init_timeout;
-        let node_ids: Vec<Value> = self
-            .settings
-            .node_ids
-            .iter()
-            .map(|id| Value::from(id.as_str()))
-            .collect();
-        for node in 0..self.settings.node_ids.len() {
+        let mut node_ids = Vec::new();
+        serde_json::to_writer(&mut node_ids, &self.settings.node_ids)
+            .expect("writing to a Vec cannot fail");
+        self.init_node_ids = String::from_utf8(node_ids).expect("serde_json writes UTF-8");
+        self.unanswered = self.settings.node_ids.len();
+        self.send_inits(self.backend.now());
+        self.drive(Self::handshakes_done)
+    }
+
+    /// Send inits to the next nodes while the window has room.
+    fn send_inits(&mut self, now: Nanos) {
+        let count = self.settings.node_ids.len();
+        while self.inits_sent < count && self.inits_sent - (count - self.unanswered) < INIT_WINDOW
+        {
+            let node = self.inits_sent;
+            self.inits_sent += 1;
+            self.handshake_deadline = now + self.settings.init_timeout;
             let client = self.book.open_client();
             self.owners.push(ClientOwner::Init(node));
-            let body = serde_json::json!({
-                "type": "init",
-                "node_id": self.settings.node_ids[node],
-                "node_ids": node_ids,
-                "msg_id": 1,
-            });
-            self.send(now, client, Addr::Node(node as u32), to_raw(&body));
+            // Keys in the order serde_json's map used to give them.
+            let body = format!(
+                "{{\"msg_id\":1,\"node_id\":{},\"node_ids\":{},\"type\":\"init\"}}",
+                Value::from(self.settings.node_ids[node].as_str()),
+                self.init_node_ids
+            );
+            let body = RawValue::from_string(body).expect("the init body is JSON");
+            self.send(now, client, Addr::Node(node as u32), body);
         }
-        self.drive(Self::handshakes_done)
     }
 
     /// Init and setup are handshakes: one request per node, every reply due by a
     /// deadline.
     pub(super) fn handshakes_done(&self, now: Nanos) -> Result<bool, Stop> {
-        if !self.awaiting.contains(&true) {
+        if self.unanswered == 0 {
             return Ok(true);
         }
         if now < self.handshake_deadline {
@@ -60,11 +71,13 @@ impl<'a, B: Backend> Engine<'a, B> {
         let now = self.backend.now();
         self.phase = Phase::Setup;
         self.handshake_deadline = now + self.settings.setup_timeout;
+        self.unanswered = 0;
         for node in 0..self.settings.node_ids.len() {
             let client = self.book.open_client();
             self.owners.push(ClientOwner::Setup(node));
             let request = self.workload.setup_request(node);
             self.awaiting[node] = request.is_some();
+            self.unanswered += usize::from(request.is_some());
             if let Some(mut body) = request {
                 body.insert("msg_id".into(), Value::from(1));
                 self.send(
@@ -136,6 +149,10 @@ impl<'a, B: Backend> Engine<'a, B> {
         match verdict {
             Ok(()) => {
                 self.awaiting[node] = false;
+                self.unanswered -= 1;
+                if self.phase == Phase::Init {
+                    self.send_inits(self.backend.now());
+                }
                 Ok(())
             }
             Err(reason) => Err(Failure::of(

@@ -41,6 +41,8 @@ const STDOUT_CLOSED_GRACE: Nanos = 200 * MS;
 const STDIN_STALL_LIMIT: Nanos = 5 * SECOND;
 /// How often the watchdog (stalled readers, floods) looks.
 const WATCH_INTERVAL: Nanos = 100 * MS;
+/// Most inits unanswered at once.
+const INIT_WINDOW: usize = 256;
 /// How often progress is reported.
 const PROGRESS_INTERVAL: Nanos = 250 * MS;
 
@@ -224,6 +226,12 @@ pub struct Engine<'a, B: Backend> {
     services: Services,
     final_deadline: Option<Nanos>,
     awaiting: Vec<bool>,
+    /// Handshake requests (init or setup) not yet answered.
+    unanswered: usize,
+    /// Nodes sent their init so far.
+    inits_sent: usize,
+    /// Every node id as one JSON array, the part all inits share.
+    init_node_ids: String,
     handshake_deadline: Nanos,
     closed_stdout: Vec<(Nanos, NodeIndex)>,
     nodes: NodeStates,
@@ -289,6 +297,9 @@ impl<'a, B: Backend> Engine<'a, B> {
                 .with_fencing(settings.fenced_store_enforce),
             final_deadline: None,
             awaiting: vec![true; node_count],
+            unanswered: 0,
+            inits_sent: 0,
+            init_node_ids: String::new(),
             handshake_deadline: 0,
             closed_stdout: Vec::new(),
             nodes: NodeStates::new(node_count),

@@ -9,8 +9,9 @@ use crate::backend::Nanos;
 
 /// Lines that may wait for a node that is slow to read its stdin.
 pub const INBOX_CAPACITY: usize = 65_536;
-/// Capacity kept once everything queued has been written; more is released.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// Capacity kept once everything queued has been written; more is released, so that
+/// a thousand idle nodes do not each hold the largest batch they were ever sent.
+const KEEP_CAPACITY: usize = 8 * 1024;
 
 /// Pending output for one node's stdin.
 #[derive(Debug, Default)]

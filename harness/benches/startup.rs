@@ -1,0 +1,238 @@
+//! Startup benchmark: time from start to the first operation, peak harness RSS and
+//! harness threads for 10, 100, 1,000 and 5,000 SDK echo nodes, next to a baseline
+//! measured in the same run: the same nodes spawned by a bare loop (no process groups,
+//! no poller) that sends each `init` and reads each `init_ok` — the cost of the
+//! processes themselves.
+//!
+//! `cargo bench -p straum --bench startup [-- --quick] [-- --nodes 10,100]`
+//!
+//! Every measurement runs in a child process of its own, so peak RSS is that run's.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use straum::backend::Backend;
+use straum::engine::{Engine, EngineSettings};
+use straum::process::{ProcessBackend, SpawnSpec};
+use straum::progress::{Progress, ProgressSink};
+use straum::recorder::HistoryRecorder;
+use straum_workloads::WorkloadOptions;
+
+const SECOND: u64 = 1_000_000_000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--child") {
+        let kind = args[at + 1].as_str();
+        let nodes: usize = args[at + 2].parse().unwrap();
+        let echo = PathBuf::from(&args[at + 3]);
+        match kind {
+            "straum" => child_straum(&echo, nodes),
+            _ => child_baseline(&echo, nodes),
+        }
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let counts: Vec<usize> = match args.iter().position(|a| a == "--nodes") {
+        Some(at) => args[at + 1].split(',').map(|n| n.parse().unwrap()).collect(),
+        None => vec![10, 100, 1000, 5000],
+    };
+    let echo = build_echo();
+    println!("## Startup: SDK echo nodes, rate 100, 1 s main phase (medians)\n");
+    println!("| nodes | rounds | straum: first op ms | peak RSS MB | threads | baseline spawn+init ms | baseline RSS MB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for nodes in counts {
+        let rounds = match (quick, nodes) {
+            (true, _) => 1,
+            (false, n) if n >= 5000 => 3,
+            _ => 5,
+        };
+        let mut straum = Vec::new();
+        let mut baseline = Vec::new();
+        let mut refusal = None;
+        for _ in 0..rounds {
+            match run_child("straum", nodes, &echo) {
+                Ok(sample) => straum.push(sample),
+                Err(e) => {
+                    refusal = Some(e);
+                    break;
+                }
+            }
+            baseline.push(run_child("baseline", nodes, &echo).expect("baseline"));
+        }
+        if let Some(refusal) = refusal {
+            println!("| {nodes} | – | refused: {} | | | | |", refusal.trim());
+            continue;
+        }
+        let m = |v: &[Sample], f: fn(&Sample) -> f64| median(v.iter().map(f).collect());
+        println!(
+            "| {nodes} | {rounds} | {:.0} | {:.1} | {:.0} | {:.0} | {:.1} |",
+            m(&straum, |s| s.ms),
+            m(&straum, |s| s.rss_mb),
+            m(&straum, |s| s.threads),
+            m(&baseline, |s| s.ms),
+            m(&baseline, |s| s.rss_mb),
+        );
+    }
+}
+
+struct Sample {
+    ms: f64,
+    rss_mb: f64,
+    threads: f64,
+}
+
+fn run_child(kind: &str, nodes: usize, echo: &Path) -> Result<Sample, String> {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--child", kind, &nodes.to_string()])
+        .arg(echo)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("starting the measuring child");
+    let text = String::from_utf8_lossy(&output.stdout);
+    if let Some(refusal) = text.strip_prefix("refused ") {
+        return Err(refusal.to_string());
+    }
+    let fields: Vec<f64> = text
+        .split_whitespace()
+        .map(|f| f.parse().expect("a number"))
+        .collect();
+    assert!(output.status.success() && fields.len() == 3, "child said {text:?}");
+    Ok(Sample {
+        ms: fields[0],
+        rss_mb: fields[1],
+        threads: fields[2],
+    })
+}
+
+/// Peak RSS of this process in MB.
+fn peak_rss_mb() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+fn threads_now() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim().parse().ok()))?
+        })
+        .unwrap_or(0)
+}
+
+/// Keeps the largest thread count seen while the run goes on.
+struct ThreadSampler(std::rc::Rc<std::cell::Cell<usize>>);
+
+impl ProgressSink for ThreadSampler {
+    fn update(&mut self, _: &Progress) {
+        self.0.set(self.0.get().max(threads_now()));
+    }
+    fn finish(&mut self) {}
+}
+
+fn child_straum(echo: &Path, nodes: usize) {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = (0..nodes).map(|i| format!("n{i}")).collect();
+    let spec = SpawnSpec {
+        bin: echo.to_path_buf(),
+        args: Vec::new(),
+        node_ids: ids.clone(),
+        log_dir: dir.path().to_path_buf(),
+        work_dir: dir.path().to_path_buf(),
+        max_line_bytes: 1 << 24,
+        echo_stderr: false,
+        data_dir: None,
+        seed: Some(1),
+    };
+    let options = WorkloadOptions {
+        node_count: nodes,
+        node_ids: ids.clone(),
+        ..Default::default()
+    };
+    let mut workload = straum_workloads::build("echo", &options).unwrap();
+    let mut history = HistoryRecorder::in_memory();
+    let mut backend = match ProcessBackend::spawn(&spec) {
+        Ok(backend) => backend,
+        Err(e) => {
+            print!("refused {e}");
+            return;
+        }
+    };
+    // The backend's clock, which main_start counts on, began when spawning did.
+    let before_backend = started.elapsed().as_nanos() as u64 - backend.now();
+    let settings = EngineSettings {
+        rate: 100.0,
+        time_limit: SECOND,
+        ..EngineSettings::new(ids, 1)
+    };
+    let peak_threads = std::rc::Rc::new(std::cell::Cell::new(threads_now()));
+    let mut engine = Engine::new(&mut backend, settings, workload.as_mut(), &mut history);
+    engine.show_progress(Box::new(ThreadSampler(peak_threads.clone())));
+    let outcome = engine.run();
+    assert!(outcome.stopped.is_none(), "{:?}", outcome.stopped);
+    let first_op = (before_backend + outcome.main_start) as f64 / 1e6;
+    let threads = peak_threads.get().max(threads_now());
+    backend.stop_all();
+    println!("{first_op:.1} {:.1} {threads}", peak_rss_mb());
+}
+
+fn child_baseline(echo: &Path, nodes: usize) {
+    let started = Instant::now();
+    let ids: Vec<String> = (0..nodes).map(|i| format!("n{i}")).collect();
+    let mut children = Vec::new();
+    for id in &ids {
+        let mut child = Command::new(echo)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let init = serde_json::json!({"id":0,"src":"c0","dest":id,"body":{"type":"init","node_id":id,"node_ids":[id],"msg_id":1}});
+        writeln!(child.stdin.as_mut().unwrap(), "{init}").unwrap();
+        children.push(child);
+    }
+    for child in &mut children {
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("init_ok"), "{line}");
+    }
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    println!("{ms:.1} {:.1} 1", peak_rss_mb());
+}
+
+fn build_echo() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "straum-examples",
+            "--bin",
+            "echo",
+        ])
+        .status()
+        .expect("cargo build");
+    assert!(status.success());
+    Path::new(env!("CARGO_BIN_EXE_straum"))
+        .parent()
+        .unwrap()
+        .join("echo")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
