@@ -22,6 +22,10 @@ use straum_workloads::WorkloadOptions;
 
 const SECOND: u64 = 1_000_000_000;
 
+// The allocator the straum binary uses, so the hot path is measured as it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
@@ -36,7 +40,10 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let counts: Vec<usize> = match args.iter().position(|a| a == "--nodes") {
-        Some(at) => args[at + 1].split(',').map(|n| n.parse().unwrap()).collect(),
+        Some(at) => args[at + 1]
+            .split(',')
+            .map(|n| n.parse().unwrap())
+            .collect(),
         None => vec![10, 100, 1000, 5000],
     };
     let echo = build_echo();
@@ -99,7 +106,10 @@ fn run_child(kind: &str, nodes: usize, echo: &Path) -> Result<Sample, String> {
         .split_whitespace()
         .map(|f| f.parse().expect("a number"))
         .collect();
-    assert!(output.status.success() && fields.len() == 3, "child said {text:?}");
+    assert!(
+        output.status.success() && fields.len() == 3,
+        "child said {text:?}"
+    );
     Ok(Sample {
         ms: fields[0],
         rss_mb: fields[1],

@@ -81,8 +81,9 @@ pub trait Backend {
     /// The current time.
     fn now(&self) -> Nanos;
 
-    /// Hand `line` (one JSON document and a newline) to a node's stdin.
-    fn deliver(&mut self, node: NodeIndex, line: Vec<u8>) -> Result<(), DeliveryError>;
+    /// Hand `line` (one JSON document and a newline) to a node's stdin; the backend
+    /// copies what it keeps.
+    fn deliver(&mut self, node: NodeIndex, line: &[u8]) -> Result<(), DeliveryError>;
 
     /// Wait for the next event, but not past `until`; `None` when `until` came first.
     fn wait(&mut self, until: Nanos) -> Option<BackendEvent>;

@@ -21,7 +21,8 @@ use crate::net::{Addr, Fate, NetObserver, NetStats, Packet};
 /// Writes the journal.
 pub struct Journal {
     out: Option<BufWriter<File>>,
-    node_names: Vec<String>,
+    /// Node names as JSON strings, encoded once.
+    node_names: Vec<Box<[u8]>>,
     line: Vec<u8>,
 }
 
@@ -30,40 +31,71 @@ impl Journal {
     pub fn create(path: &Path, node_names: &[String]) -> std::io::Result<Journal> {
         Ok(Journal {
             out: Some(BufWriter::with_capacity(1 << 20, File::create(path)?)),
-            node_names: node_names.to_vec(),
+            node_names: node_names
+                .iter()
+                .map(|name| {
+                    serde_json::to_vec(name)
+                        .expect("a string serialises")
+                        .into_boxed_slice()
+                })
+                .collect(),
             line: Vec::with_capacity(512),
         })
     }
 
     fn write_name(&mut self, addr: Addr) {
-        // Writing to a Vec cannot fail.
-        let _ = match addr {
-            Addr::Node(i) => serde_json::to_writer(&mut self.line, &self.node_names[i as usize])
-                .map_err(std::io::Error::other),
-            Addr::Client(k) => write!(self.line, "\"c{k}\""),
-            Addr::Service(i) => write!(self.line, "\"{}\"", crate::services::NAMES[i as usize]),
-        };
+        match addr {
+            Addr::Node(i) => self.line.extend_from_slice(&self.node_names[i as usize]),
+            Addr::Client(k) => {
+                self.line.extend_from_slice(b"\"c");
+                self.write_number(k as u64);
+                self.line.push(b'"');
+            }
+            Addr::Service(i) => {
+                self.line.push(b'"');
+                self.line
+                    .extend_from_slice(crate::services::NAMES[i as usize].as_bytes());
+                self.line.push(b'"');
+            }
+        }
+    }
+
+    fn write_number(&mut self, n: u64) {
+        self.line
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }
 
     /// Append one event line (formatted in place: no allocation per event).
     fn event(&mut self, now: Nanos, kind: &str, packet: &Packet, extra: Extra) {
         self.line.clear();
-        let _ = write!(
-            self.line,
-            "{{\"t\":{now},\"e\":\"{kind}\",\"id\":{},\"src\":",
-            packet.id
-        );
+        self.line.extend_from_slice(b"{\"t\":");
+        self.write_number(now);
+        self.line.extend_from_slice(b",\"e\":\"");
+        self.line.extend_from_slice(kind.as_bytes());
+        self.line.extend_from_slice(b"\",\"id\":");
+        self.write_number(packet.id);
+        self.line.extend_from_slice(b",\"src\":");
         self.write_name(packet.src);
         self.line.extend_from_slice(b",\"dest\":");
         self.write_name(packet.dest);
-        let _ = match extra {
-            Extra::None => Ok(()),
-            Extra::Seq(seq) => write!(self.line, ",\"seq\":{seq}"),
-            Extra::Copy(seq, original) => {
-                write!(self.line, ",\"seq\":{seq},\"copy-of\":{original}")
+        match extra {
+            Extra::None => {}
+            Extra::Seq(seq) => {
+                self.line.extend_from_slice(b",\"seq\":");
+                self.write_number(seq);
             }
-            Extra::Why(why) => write!(self.line, ",\"why\":\"{why}\""),
-        };
+            Extra::Copy(seq, original) => {
+                self.line.extend_from_slice(b",\"seq\":");
+                self.write_number(seq);
+                self.line.extend_from_slice(b",\"copy-of\":");
+                self.write_number(original);
+            }
+            Extra::Why(why) => {
+                self.line.extend_from_slice(b",\"why\":\"");
+                self.line.extend_from_slice(why.as_bytes());
+                self.line.push(b'"');
+            }
+        }
         self.line.extend_from_slice(b",\"body\":");
         self.line.extend_from_slice(packet.body.get().as_bytes());
         self.line.extend_from_slice(b"}\n");

@@ -3,7 +3,9 @@
 //! latency (zero for anything touching a client), and keeps the statistics of §5.6.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
 
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
@@ -34,7 +36,18 @@ impl Addr {
 pub struct AddressBook {
     node_names: Vec<String>,
     client_names: Vec<String>,
-    by_name: HashMap<String, Addr>,
+    /// Node and service names; clients are `c<k>` and found by parsing.
+    by_name: FxHashMap<String, Addr>,
+    /// Every name as a JSON string, for encoding without escaping again.
+    node_json: Vec<Box<[u8]>>,
+    client_json: Vec<Box<[u8]>>,
+    service_json: Vec<Box<[u8]>>,
+}
+
+fn json_string(name: &str) -> Box<[u8]> {
+    serde_json::to_vec(name)
+        .expect("a string serialises")
+        .into_boxed_slice()
 }
 
 impl AddressBook {
@@ -44,10 +57,12 @@ impl AddressBook {
         for (i, name) in node_names.iter().enumerate() {
             book.node_names.push(name.clone());
             book.by_name.insert(name.clone(), Addr::Node(i as u32));
+            book.node_json.push(json_string(name));
         }
         for (i, name) in crate::services::NAMES.iter().enumerate() {
             book.by_name
                 .insert(name.to_string(), Addr::Service(i as u8));
+            book.service_json.push(json_string(name));
         }
         book
     }
@@ -56,14 +71,35 @@ impl AddressBook {
     pub fn open_client(&mut self) -> Addr {
         let k = self.client_names.len() as u32;
         let name = format!("c{k}");
-        self.by_name.insert(name.clone(), Addr::Client(k));
+        self.client_json.push(json_string(&name));
         self.client_names.push(name);
         Addr::Client(k)
     }
 
     /// The address called `name`, if any such participant exists.
     pub fn lookup(&self, name: &str) -> Option<Addr> {
-        self.by_name.get(name).copied()
+        if let Some(addr) = self.by_name.get(name) {
+            return Some(*addr);
+        }
+        // `c<k>` exactly as opened: no sign, no leading zero.
+        let digits = name.strip_prefix('c')?;
+        if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
+            return None;
+        }
+        let k: u32 = digits
+            .parse()
+            .ok()
+            .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))?;
+        ((k as usize) < self.client_names.len()).then_some(Addr::Client(k))
+    }
+
+    /// The name of `addr` as a JSON string (quoted and escaped), for encoding.
+    pub fn json_name(&self, addr: Addr) -> &[u8] {
+        match addr {
+            Addr::Node(i) => &self.node_json[i as usize],
+            Addr::Client(k) => &self.client_json[k as usize],
+            Addr::Service(i) => &self.service_json[i as usize],
+        }
     }
 
     /// The name of an address.
@@ -334,17 +370,22 @@ impl NetObserver for NoObserver {
 /// message owns a fixed window of the ChaCha stream of its link.
 struct LinkDraws {
     rng: ChaCha8Rng,
-    seq: HashMap<(u32, u32), u64>,
+    seq: FxHashMap<(u32, u32), u64>,
 }
 
 /// 32-bit words of the stream reserved per message (eight u64 draws).
 const WORDS_PER_MESSAGE: u128 = 16;
 
 impl LinkDraws {
-    fn next(&mut self, src: u32, dest: u32) -> (u64, [f64; 6]) {
+    /// The next message's sequence number on the link, and its draws if `draw`; a
+    /// message that needs none skips the stream without shifting anyone else's.
+    fn next(&mut self, src: u32, dest: u32, draw: bool) -> (u64, [f64; 6]) {
         let seq = self.seq.entry((src, dest)).or_insert(0);
         let this = *seq;
         *seq += 1;
+        if !draw {
+            return (this, [0.0; 6]);
+        }
         self.rng.set_stream(((src as u64) << 32) | dest as u64);
         self.rng.set_word_pos(this as u128 * WORDS_PER_MESSAGE);
         let mut u = [0.0; 6];
@@ -378,7 +419,7 @@ impl Network {
             latency,
             draws: LinkDraws {
                 rng,
-                seq: HashMap::new(),
+                seq: FxHashMap::default(),
             },
             faults: Faults::default(),
             in_flight: BinaryHeap::new(),
@@ -429,7 +470,10 @@ impl Network {
             return (id, Fate::Queued);
         }
         self.stats.servers.send += 1;
-        let (seq, u) = self.draws.next(self.link_end(src), self.link_end(dest));
+        let draw = self.needs_draws();
+        let (seq, u) = self
+            .draws
+            .next(self.link_end(src), self.link_end(dest), draw);
         self.observer.sent(now, &packet, seq, None);
         // Faults touch node↔node links only; node↔service traffic just has latency.
         let faultable = matches!((src, dest), (Addr::Node(_), Addr::Node(_)));
@@ -471,6 +515,15 @@ impl Network {
             packet,
         }));
         (id, Fate::Queued)
+    }
+
+    /// Whether a message's fate or latency can depend on its draws now: with constant
+    /// latency and no loss, duplication or slowness it cannot.
+    fn needs_draws(&self) -> bool {
+        self.latency.dist != LatencyDist::Constant
+            || self.faults.drop_rate > 0.0
+            || self.faults.duplicate_rate > 0.0
+            || self.faults.slow.is_some()
     }
 
     /// A link end's number for keying random draws: nodes by index, services after.
@@ -555,6 +608,7 @@ impl Network {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+    use std::collections::HashMap;
 
     fn raw(s: &str) -> Box<RawValue> {
         RawValue::from_string(s.to_string()).unwrap()

@@ -66,22 +66,18 @@ fn is_integer(number: &serde_json::Number) -> bool {
 }
 
 /// Append the line delivered to a node — `{"id":…,"src":…,"dest":…,"body":…}` and a
-/// newline — to `out`.
-pub fn encode_delivery(out: &mut Vec<u8>, id: u64, src: &str, dest: &str, body: &RawValue) {
+/// newline — to `out`; `src` and `dest` are names already encoded as JSON strings
+/// ([`crate::net::AddressBook::json_name`]).
+pub fn encode_delivery(out: &mut Vec<u8>, id: u64, src: &[u8], dest: &[u8], body: &RawValue) {
     out.extend_from_slice(b"{\"id\":");
-    // Writing to a Vec cannot fail.
-    let _ = std::io::Write::write_fmt(out, format_args!("{id}"));
+    out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
     out.extend_from_slice(b",\"src\":");
-    write_json_string(out, src);
+    out.extend_from_slice(src);
     out.extend_from_slice(b",\"dest\":");
-    write_json_string(out, dest);
+    out.extend_from_slice(dest);
     out.extend_from_slice(b",\"body\":");
     out.extend_from_slice(body.get().as_bytes());
     out.extend_from_slice(b"}\n");
-}
-
-fn write_json_string(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
 #[cfg(test)]
@@ -137,7 +133,7 @@ mod tests {
     fn encodes_id_first_and_body_verbatim() {
         let body = RawValue::from_string(r#"{"type":"echo","echo":"a\"b"}"#.into()).unwrap();
         let mut out = Vec::new();
-        encode_delivery(&mut out, 12, "c2", "n0", &body);
+        encode_delivery(&mut out, 12, br#""c2""#, br#""n0""#, &body);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"id\":12,\"src\":\"c2\",\"dest\":\"n0\",\"body\":{\"type\":\"echo\",\"echo\":\"a\\\"b\"}}\n"

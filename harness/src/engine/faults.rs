@@ -88,7 +88,7 @@ impl<'a, B: Backend> Engine<'a, B> {
     /// Hand a node the deliveries held for it while it could not take them.
     pub(super) fn release_held(&mut self, node: NodeIndex) -> Result<(), Stop> {
         for line in self.nodes.release(node) {
-            self.hand_to_node(node, line)?;
+            self.hand_to_node(node, &line)?;
         }
         Ok(())
     }

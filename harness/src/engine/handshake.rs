@@ -20,8 +20,7 @@ impl<'a, B: Backend> Engine<'a, B> {
     /// Send inits to the next nodes while the window has room.
     fn send_inits(&mut self, now: Nanos) {
         let count = self.settings.node_ids.len();
-        while self.inits_sent < count && self.inits_sent - (count - self.unanswered) < INIT_WINDOW
-        {
+        while self.inits_sent < count && self.inits_sent - (count - self.unanswered) < INIT_WINDOW {
             let node = self.inits_sent;
             self.inits_sent += 1;
             self.handshake_deadline = now + self.settings.init_timeout;

@@ -54,17 +54,16 @@ impl<'a, B: Backend> Engine<'a, B> {
                 encode_delivery(
                     &mut self.line,
                     packet.id,
-                    self.book.name(packet.src),
-                    self.book.name(packet.dest),
+                    self.book.json_name(packet.src),
+                    self.book.json_name(packet.dest),
                     &packet.body,
                 );
-                let line = self.line.clone();
                 let is_reinit = self
                     .nodes
                     .reinit(node)
                     .is_some_and(|r| r.client == packet.src);
                 if !self.nodes.accepts(node) && !is_reinit {
-                    return self.nodes.hold(node, line).map_err(|held| {
+                    return self.nodes.hold(node, self.line.clone()).map_err(|held| {
                         Failure::of(
                             node,
                             format!(
@@ -74,7 +73,10 @@ impl<'a, B: Backend> Engine<'a, B> {
                         )
                     });
                 }
-                self.hand_to_node(node, line)
+                let line = std::mem::take(&mut self.line);
+                let handed = self.hand_to_node(node, &line);
+                self.line = line;
+                handed
             }
             Addr::Client(k) => {
                 match self.owners[k as usize] {
@@ -121,7 +123,7 @@ impl<'a, B: Backend> Engine<'a, B> {
     }
 
     /// Hand one encoded delivery to a node's stdin.
-    pub(super) fn hand_to_node(&mut self, node: NodeIndex, line: Vec<u8>) -> Result<(), Stop> {
+    pub(super) fn hand_to_node(&mut self, node: NodeIndex, line: &[u8]) -> Result<(), Stop> {
         self.backend
             .deliver(node, line)
             .map_err(|DeliveryError::InboxFull { queued }| {

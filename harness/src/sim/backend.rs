@@ -140,8 +140,8 @@ impl Backend for SimBackend<'_> {
         self.now
     }
 
-    fn deliver(&mut self, node: NodeIndex, line: Vec<u8>) -> Result<(), DeliveryError> {
-        let Ok(msg) = serde_json::from_slice::<Message>(&line) else {
+    fn deliver(&mut self, node: NodeIndex, line: &[u8]) -> Result<(), DeliveryError> {
+        let Ok(msg) = serde_json::from_slice::<Message>(line) else {
             return Ok(());
         };
         let now = Duration::from_nanos(self.now);
@@ -316,10 +316,10 @@ mod tests {
     fn the_clock_fault_moves_a_simulated_nodes_wall_clock_and_not_its_virtual_time() {
         let factory = |_: &Init| -> Box<dyn Node> { Box::new(ClockReporter) };
         let mut backend = SimBackend::new(1, 0, &factory);
-        backend.deliver(0, init_line()).unwrap();
+        backend.deliver(0, &init_line()).unwrap();
         let poke = br#"{"id":1,"src":"c1","dest":"n0","body":{"type":"poke","msg_id":2}}"#;
         let clock = |backend: &mut SimBackend| {
-            backend.deliver(0, poke.to_vec()).unwrap();
+            backend.deliver(0, poke).unwrap();
             let mut ms = None;
             while let Some(event) = backend.wait(backend.now()) {
                 if let BackendEvent::Output { envelope, .. } = event {
@@ -344,7 +344,7 @@ mod tests {
     fn timers_run_on_virtual_time_pause_holds_them_and_kill_forgets_all_but_storage() {
         let factory = |_: &Init| -> Box<dyn Node> { Box::new(Ticker { ticks: 0 }) };
         let mut backend = SimBackend::new(1, 0, &factory);
-        backend.deliver(0, init_line()).unwrap();
+        backend.deliver(0, &init_line()).unwrap();
         let first = ticks(&mut backend, 3 * SECOND);
         assert_eq!(
             first,
@@ -366,7 +366,7 @@ mod tests {
         backend.kill(0);
         assert!(ticks(&mut backend, 9 * SECOND).is_empty());
         backend.restart(0).unwrap();
-        backend.deliver(0, init_line()).unwrap();
+        backend.deliver(0, &init_line()).unwrap();
         // A fresh node from the factory (its count restarts) …
         assert_eq!(
             ticks(&mut backend, 10 * SECOND),
