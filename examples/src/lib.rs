@@ -8,6 +8,7 @@ use straum_node::{Init, Node};
 
 pub mod broadcast;
 pub mod broadcast_flood;
+pub mod broadcast_tree;
 pub mod echo;
 pub mod g_counter;
 pub mod g_set;
@@ -54,6 +55,12 @@ pub const NODES: &[Example] = &[
         workload: "broadcast",
         args: &[],
         factory: |_| Box::new(broadcast_flood::FloodingBroadcast::default()),
+    },
+    Example {
+        name: "broadcast-tree",
+        workload: "broadcast",
+        args: &[],
+        factory: |_| Box::new(broadcast_tree::TreeBroadcast::default()),
     },
     Example {
         name: "lease",

@@ -6,6 +6,11 @@
 //!
 //! `cargo bench -p straum --bench startup [-- --quick] [-- --nodes 10,100]`
 //!
+//! `cargo bench -p straum --bench startup -- --broadcast` instead runs the 1,000-node
+//! broadcast (`--topology tree4`, rate 100, 30 s, the batching `broadcast-tree`
+//! example) through the straum binary and prints its verdict, msgs-per-op, stable
+//! latencies, wall time and the harness's peak RSS.
+//!
 //! Every measurement runs in a child process of its own, so peak RSS is that run's.
 
 use std::io::{BufRead, BufReader, Write};
@@ -36,6 +41,10 @@ fn main() {
             "straum" => child_straum(&echo, nodes),
             _ => child_baseline(&echo, nodes),
         }
+        return;
+    }
+    if args.iter().any(|a| a == "--broadcast") {
+        broadcast_thousand();
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -222,7 +231,59 @@ fn child_baseline(echo: &Path, nodes: usize) {
     println!("{ms:.1} {:.1} 1", peak_rss_mb());
 }
 
+fn broadcast_thousand() {
+    let node = build_example("broadcast-tree");
+    let store = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_straum"))
+        .args(["test", "-w", "broadcast", "--bin"])
+        .arg(&node)
+        .args([
+            "--node-count",
+            "1000",
+            "--topology",
+            "tree4",
+            "--rate",
+            "100",
+        ])
+        .args(["--time-limit", "30", "--seed", "1", "--store"])
+        .arg(store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("straum test");
+    let wall = started.elapsed().as_secs_f64();
+    // SAFETY: getrusage fills the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(store.path().join("broadcast/latest/results.json"))
+            .expect("results.json"),
+    )
+    .unwrap();
+    let latencies = &results["workload"]["stable-latencies"];
+    println!("## 1,000-node broadcast (tree4, rate 100, 30 s, broadcast-tree, seed 1)\n");
+    println!("| exit | valid? | msgs-per-op (servers) | stable latency p50 / p99 / max ms | wall s | peak RSS MB (largest child) |");
+    println!("|---:|---|---:|---|---:|---:|");
+    println!(
+        "| {} | {} | {:.1} | {} / {} / {} | {wall:.0} | {:.0} |",
+        status.code().unwrap_or(-1),
+        results["valid?"],
+        results["net"]["servers"]["msgs-per-op"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        latencies["0.5"],
+        latencies["0.99"],
+        latencies["1"],
+        usage.ru_maxrss as f64 / 1024.0
+    );
+}
+
 fn build_echo() -> PathBuf {
+    build_example("echo")
+}
+
+fn build_example(name: &str) -> PathBuf {
     let status = Command::new(env!("CARGO"))
         .args([
             "build",
@@ -231,7 +292,7 @@ fn build_echo() -> PathBuf {
             "-p",
             "straum-examples",
             "--bin",
-            "echo",
+            name,
         ])
         .status()
         .expect("cargo build");
@@ -239,7 +300,7 @@ fn build_echo() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_straum"))
         .parent()
         .unwrap()
-        .join("echo")
+        .join(name)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
