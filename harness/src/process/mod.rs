@@ -414,18 +414,10 @@ impl ProcessBackend {
 
     /// Forget a process that is no longer any node's: close what is left of it.
     fn release(&mut self, slot: usize) {
-        let Some(mut proc) = self.procs[slot].take() else {
-            return;
-        };
-        close_stdin(&self.poller, &mut proc);
-        close_stdout(&self.poller, &mut proc);
-        if let Some((pipe, _)) = proc.stderr.get_mut().take() {
-            self.poller.delete(pipe.as_raw_fd());
+        if let Some(mut proc) = self.procs[slot].take() {
+            close_all(&self.poller, &mut proc);
+            self.free_slots.push(slot);
         }
-        if let Some(pidfd) = proc.pidfd.take() {
-            self.poller.delete(pidfd.as_raw_fd());
-        }
-        self.free_slots.push(slot);
     }
 }
 
@@ -481,6 +473,18 @@ fn read_stderr_once(
             }
             false
         }
+    }
+}
+
+/// Close every descriptor the harness holds for `proc` (its exit status stays).
+fn close_all(poller: &Poller, proc: &mut Proc) {
+    close_stdin(poller, proc);
+    close_stdout(poller, proc);
+    if let Some((pipe, _)) = proc.stderr.get_mut().take() {
+        poller.delete(pipe.as_raw_fd());
+    }
+    if let Some(pidfd) = proc.pidfd.take() {
+        poller.delete(pidfd.as_raw_fd());
     }
 }
 
@@ -619,8 +623,9 @@ impl Backend for ProcessBackend {
             .collect();
         crate::orphans::kill_adopted(&unreaped, Duration::from_secs(2));
         unregister_interrupt_sink();
-        for slot in 0..self.procs.len() {
-            self.release(slot);
+        // Keep every node's entry: diagnostics may still be asked for.
+        for proc in self.procs.iter_mut().flatten() {
+            close_all(&self.poller, proc);
         }
     }
 
