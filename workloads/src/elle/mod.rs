@@ -25,6 +25,7 @@
 
 pub mod cases;
 pub mod cycles;
+pub mod exhaustive;
 pub mod explain;
 pub mod graph;
 pub mod history;
@@ -175,6 +176,7 @@ pub fn check_transactions(
     let prohibited = models::prohibited_by(&options.models);
     let mut found = Findings::new(kind);
     let needs = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
+    let needs_base = |prefix: &str| prohibited.iter().any(|a| a.starts_with(prefix));
     // As Elle: real time when the models need it (it contains every process order,
     // so cycles are named -realtime), else the process order when they need that.
     let extra = if needs("-realtime") {
@@ -220,8 +222,18 @@ pub fn check_transactions(
             None => timed_out = true,
             Some(components) => {
                 scc_count = components.len();
-                let searched =
-                    cycles::search(&g, &components, extra, explain::EXAMPLES, &mut deadline);
+                let complete = cycles::Complete {
+                    single: needs_base("G-single"),
+                    nonadjacent: needs_base("G-nonadjacent"),
+                };
+                let searched = cycles::search(
+                    &g,
+                    &components,
+                    extra,
+                    complete,
+                    explain::EXAMPLES,
+                    &mut deadline,
+                );
                 timed_out |= searched.timed_out;
                 for list in searched.cycles.values() {
                     for cycle in list {

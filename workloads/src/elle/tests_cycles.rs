@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::tests::{run, types};
+use super::tests::{run, types, T};
 use super::*;
 use crate::OpType;
 
@@ -93,4 +93,71 @@ fn the_one_append_no_read_shows_is_the_next_version() {
     let mut open = h.to_vec();
     open.push((3, 4, 5, OK, json!([["append", 9, 7]])));
     assert_eq!(run(LA, "repeatable-read", &open).valid, Validity::Valid);
+}
+
+/// Elle's `unfindable-g-single` in miniature: a ring of `n` transactions chained by
+/// appends to key 1000, whose last misses the first's append to key 1001 (one rw
+/// edge closing a G-single), drowned in `n - 2` decoy chains that each close only a
+/// G2-item through an rw edge back to the ring's first transaction.
+fn g_single_among_decoys(n: u64, chain: u64) -> Vec<T> {
+    let mut txns = Vec::new();
+    let mut at = 0;
+    let mut push = |p: u64, value: serde_json::Value| {
+        txns.push((p, at, at, OK, value));
+        at += 1;
+    };
+    for i in 0..n {
+        let other = match i {
+            0 => json!(["append", 1001, 0]),
+            _ if i == n - 1 => json!(["r", 1001, null]),
+            _ => json!(["append", i, 0]),
+        };
+        push(0, json!([["append", 1000, i], other]));
+    }
+    push(1, json!([["r", 1000, (0..n).collect::<Vec<_>>()]]));
+    for i in 1..n - 1 {
+        for j in 1..chain {
+            let value = if j == chain - 2 {
+                json!([
+                    ["r", i, (0..chain - 2).collect::<Vec<_>>()],
+                    ["r", 2000 + i, null]
+                ])
+            } else if j == chain - 1 {
+                json!([["append", 2000 + i, 0], ["r", 1000, null]])
+            } else {
+                json!([["append", i, j]])
+            };
+            push(2, value);
+        }
+    }
+    txns
+}
+
+#[test]
+fn a_g_single_hidden_among_many_g2_item_decoys_is_found() {
+    // 78 decoy rw edges into the ring's head look likelier than the one that closes
+    // the G-single; a search that tries a few dozen starting edges never reaches it
+    let h = g_single_among_decoys(80, 4);
+    let r = run(LA, "snapshot-isolation", &h);
+    assert_eq!(r.valid, Validity::Invalid, "{:?}", r.findings);
+    assert!(
+        types(&r).iter().any(|t| t == "G-single-item"),
+        "{:?} {:?}",
+        types(&r),
+        r.findings
+    );
+    let cited = r
+        .findings
+        .iter()
+        .find(|f| f.starts_with("G-single-item"))
+        .expect("a G-single finding");
+    assert_eq!(cited.matches("(rw)").count(), 1, "{cited}");
+    // the ring's last transaction seeing the first's append leaves only the decoys'
+    // G2-items, which snapshot isolation allows
+    let mut fine = h.clone();
+    fine[79].4 = json!([["append", 1000, 79], ["r", 1001, [0]]]);
+    let r = run(LA, "snapshot-isolation", &fine);
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.findings);
+    let r = run(LA, "serializable", &fine);
+    assert_eq!(types(&r), ["G2-item"], "{:?}", r.findings);
 }
