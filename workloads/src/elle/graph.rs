@@ -103,7 +103,8 @@ impl Graph {
 }
 
 /// Process edges: each committed transaction precedes the next transaction of the
-/// same process.
+/// same process, if it completed before that one was invoked (transactions a
+/// process ran at once, against Jepsen's rule, are not ordered).
 pub fn process_edges(txns: &[Txn], out: &mut Vec<Edge>) {
     let mut order: Vec<u32> = (0..txns.len() as u32)
         .filter(|&i| txns[i as usize].status != Status::Fail)
@@ -111,7 +112,7 @@ pub fn process_edges(txns: &[Txn], out: &mut Vec<Edge>) {
     order.sort_by_key(|&i| (txns[i as usize].process, txns[i as usize].invoked));
     for pair in order.windows(2) {
         let (a, b) = (&txns[pair[0] as usize], &txns[pair[1] as usize]);
-        if a.process == b.process && a.status == Status::Ok {
+        if a.process == b.process && a.status == Status::Ok && a.completed <= b.invoked {
             out.push(Edge {
                 from: pair[0],
                 to: pair[1],

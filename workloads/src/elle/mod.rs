@@ -31,6 +31,7 @@ pub mod graph;
 pub mod history;
 pub mod list_append;
 pub mod models;
+mod pairing;
 pub mod rw_register;
 pub mod stream;
 pub mod svg;
@@ -39,6 +40,8 @@ pub mod svg;
 mod tests;
 #[cfg(test)]
 mod tests_cycles;
+#[cfg(test)]
+mod tests_pairing;
 #[cfg(test)]
 mod tests_rw;
 #[cfg(test)]
@@ -278,6 +281,15 @@ pub fn check_transactions(
         result
             .fields
             .insert("malformed".into(), Value::from(t.malformed_count));
+    }
+    if t.overlapping > 0 {
+        result.findings.push(format!(
+            "{} invocation(s) came while their process had one open (Jepsen forbids it): each completion was paired with the open invocation its micro-ops match, given the earliest open invocation's time, and a failure matching none was taken as indeterminate",
+            t.overlapping
+        ));
+        result
+            .fields
+            .insert("overlapping-invocations".into(), Value::from(t.overlapping));
     }
     if t.writes_incomplete && result.valid == Validity::Valid {
         // a dropped transaction's writes could close a cycle, or explain a read
