@@ -9,12 +9,17 @@
 //! searched) — and for G-nonadjacent, over rw edges too as long as none follows
 //! another. Edges are grouped by target, so one breadth-first search from each
 //! target b answers for every rw edge into b, and it stops at the first source it
-//! reaches. That is one search per distinct target: quadratic at worst, so every
+//! reaches. Path edges never lead backwards in a topological order of the path
+//! kinds (one as close to completion order as can be), so only an rw edge that
+//! points backwards in it can close a cycle, and a G-single search from b never
+//! needs to look past the latest source it could reach: in a mostly serial
+//! history both bounds leave little to search. Still quadratic at worst, so every
 //! step looks at the deadline, and running out of it is reported, never taken for
 //! "no cycle". The visited marks are generation-stamped and reused, so a search
 //! allocates nothing; the buffers are made once per check, on first use.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::cycles::{cite, Cycle};
 use super::graph::{kind, Edge, Graph};
@@ -46,6 +51,11 @@ pub struct Scratch {
     source_edge: Vec<u32>,
     queue: VecDeque<(u32, u8)>,
     rw: Vec<(u32, u32, u32)>,
+    /// Each vertex's place in a topological order of the path kinds in the
+    /// component searched, when they are acyclic there.
+    rank: Vec<u32>,
+    indegree: Vec<u32>,
+    heap: BinaryHeap<Reverse<u32>>,
 }
 
 impl Scratch {
@@ -57,6 +67,8 @@ impl Scratch {
             }
             self.source = vec![0; n];
             self.source_edge = vec![0; n];
+            self.rank = vec![0; n];
+            self.indegree = vec![0; n];
             self.stamp = 0;
         }
     }
@@ -81,15 +93,26 @@ pub fn search(
     steps: &mut usize,
 ) -> Outcome {
     scratch.ready(graph.len());
+    let ranked = match rank(
+        graph, member, comp, vertices, path, scratch, deadline, steps,
+    ) {
+        Some(ranked) => ranked,
+        None => return Outcome::OutOfTime,
+    };
     let mut rw = std::mem::take(&mut scratch.rw);
     rw.clear();
     for &v in vertices {
         for (w, idx) in graph.out(v) {
             // an edge that is also ww or wr is cited as such, not as rw
             let k = graph.edges[idx as usize].kind;
-            if member[w as usize] == comp && k & kind::RW != 0 && k & path == 0 {
-                rw.push((w, v, idx));
+            if member[w as usize] != comp || k & kind::RW == 0 || k & path != 0 {
+                continue;
             }
+            // a forward rw edge can only close a cycle that also has a backward one
+            if ranked && scratch.rank[w as usize] > scratch.rank[v as usize] {
+                continue;
+            }
+            rw.push((w, v, idx));
         }
     }
     rw.sort_unstable();
@@ -100,10 +123,18 @@ pub fn search(
         let end = at + rw[at..].partition_point(|e| e.0 == target);
         scratch.stamp += 1;
         let stamp = scratch.stamp;
+        let mut horizon = 0;
         for &(_, from, idx) in &rw[at..end] {
             scratch.source[from as usize] = stamp;
             scratch.source_edge[from as usize] = idx;
+            horizon = horizon.max(scratch.rank[from as usize]);
         }
+        // past the latest source, path edges lead only further away
+        let horizon = if ranked && !nonadjacent {
+            horizon
+        } else {
+            u32::MAX
+        };
         at = end;
         match from_target(
             graph,
@@ -112,7 +143,7 @@ pub fn search(
             target,
             path,
             nonadjacent,
-            stamp,
+            (stamp, horizon),
             scratch,
             deadline,
             steps,
@@ -133,8 +164,9 @@ pub fn search(
 }
 
 /// One breadth-first search from `target` (entered by an rw edge, so layer 1) for
-/// a source stamped `stamp` reached by a path edge (layer 0). `None`: no such
-/// source; `Some(Err(()))`: out of time.
+/// a source stamped `stamp` reached by a path edge (layer 0), not looking at
+/// vertices ranked past `horizon`. `None`: no such source; `Some(Err(()))`: out of
+/// time.
 #[allow(clippy::too_many_arguments)]
 fn from_target(
     graph: &Graph,
@@ -143,7 +175,7 @@ fn from_target(
     target: u32,
     path: u8,
     nonadjacent: bool,
-    stamp: u32,
+    (stamp, horizon): (u32, u32),
     s: &mut Scratch,
     deadline: &mut Deadline,
     steps: &mut usize,
@@ -169,7 +201,7 @@ fn from_target(
             } else {
                 continue;
             };
-            if s.seen[next][w as usize] == stamp {
+            if s.seen[next][w as usize] == stamp || s.rank[w as usize] > horizon {
                 continue;
             }
             s.seen[next][w as usize] = stamp;
@@ -181,6 +213,76 @@ fn from_target(
         }
     }
     None
+}
+
+/// Rank the component's vertices in a topological order of the `path` edges
+/// inside it, preferring completion order (the vertex ids) where it is free to
+/// choose; `Some(false)` when those edges have a cycle there (then nothing is
+/// pruned), `None` when out of time.
+#[allow(clippy::too_many_arguments)]
+fn rank(
+    graph: &Graph,
+    member: &[u32],
+    comp: u32,
+    vertices: &[u32],
+    path: u8,
+    s: &mut Scratch,
+    deadline: &mut Deadline,
+    steps: &mut usize,
+) -> Option<bool> {
+    let inside =
+        |w: u32, idx: u32| member[w as usize] == comp && graph.edges[idx as usize].kind & path != 0;
+    // most histories are close to serial: completion order itself often is one
+    let mut in_order = true;
+    for &v in vertices {
+        s.indegree[v as usize] = 0;
+    }
+    for &v in vertices {
+        for (w, idx) in graph.out(v) {
+            if inside(w, idx) {
+                s.indegree[w as usize] += 1;
+                in_order &= v < w;
+            }
+        }
+    }
+    if in_order {
+        for &v in vertices {
+            s.rank[v as usize] = v;
+        }
+        return Some(true);
+    }
+    // Kahn's algorithm, smallest id first
+    s.heap.clear();
+    for &v in vertices {
+        if s.indegree[v as usize] == 0 {
+            s.heap.push(Reverse(v));
+        }
+    }
+    let mut next = 0u32;
+    while let Some(Reverse(v)) = s.heap.pop() {
+        *steps += 1;
+        if deadline.over(*steps) {
+            return None;
+        }
+        s.rank[v as usize] = next;
+        next += 1;
+        for (w, idx) in graph.out(v) {
+            if inside(w, idx) {
+                s.indegree[w as usize] -= 1;
+                if s.indegree[w as usize] == 0 {
+                    s.heap.push(Reverse(w));
+                }
+            }
+        }
+    }
+    if (next as usize) < vertices.len() {
+        // a cycle of path edges (a G0 or G1c): no order to prune by
+        for &v in vertices {
+            s.rank[v as usize] = 0;
+        }
+        return Some(false);
+    }
+    Some(true)
 }
 
 /// The cycle: the rw edge `source`→`target`, then the search's path back from
@@ -369,5 +471,29 @@ mod tests {
             &mut 0,
         );
         assert!(matches!(o, Outcome::OutOfTime), "{o:?}");
+    }
+
+    #[test]
+    fn forward_rw_edges_are_skipped_but_cycles_of_path_edges_disable_the_pruning() {
+        // ids out of topological order (3 -ww-> 0): ranks come from Kahn's order,
+        // and the one backward rw edge 2 -rw-> 3 closes 3 -> 0 -> 1 -> 2
+        let edges = vec![
+            e(3, 0, kind::WW),
+            e(0, 1, kind::WR),
+            e(1, 2, kind::WW),
+            e(2, 3, kind::RW),
+            e(0, 2, kind::RW), // forward: never a candidate
+        ];
+        let o = run(edges, 4, false);
+        assert_eq!(kinds(&o), [kind::RW, kind::WW, kind::WR, kind::WW]);
+        // with a ww cycle 0 <-> 1 there is no order; the G-single 1 -rw-> 2 -wr-> 1
+        // is found all the same
+        let edges = vec![
+            e(0, 1, kind::WW),
+            e(1, 0, kind::WW),
+            e(1, 2, kind::RW),
+            e(2, 1, kind::WR),
+        ];
+        assert_eq!(kinds(&run(edges, 3, false)), [kind::RW, kind::WR]);
     }
 }
