@@ -258,14 +258,15 @@ pub fn search(
             let worse = |named: &[String], bases: &[&str]| {
                 named.iter().any(|n| bases.iter().any(|b| n.starts_with(b)))
             };
-            for (wanted, nonadjacent, bases) in [
-                (complete.single, false, &["G0", "G1c", "G-single"][..]),
-                (
-                    complete.nonadjacent,
-                    true,
-                    &["G0", "G1c", "G-single", "G-nonadjacent"][..],
-                ),
-            ] {
+            // the G-nonadjacent search finds G-singles too (in linear time), and every
+            // model forbidding G-nonadjacent forbids G-single; the per-target
+            // G-single search is for models that forbid only G-single
+            let one = if complete.nonadjacent {
+                (true, true, &["G0", "G1c", "G-single", "G-nonadjacent"][..])
+            } else {
+                (complete.single, false, &["G0", "G1c", "G-single"][..])
+            };
+            for (wanted, nonadjacent, bases) in [one] {
                 if !wanted || worse(&named, bases) {
                     continue;
                 }

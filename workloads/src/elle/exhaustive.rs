@@ -42,13 +42,13 @@ pub enum Outcome {
 /// for which it is the source of an rw edge into the current target.
 #[derive(Default)]
 pub struct Scratch {
-    stamp: u32,
+    pub(super) stamp: u32,
     seen: [Vec<u32>; 2],
     /// (previous vertex, its layer, edge index) for each vertex reached.
     parent: [Vec<(u32, u8, u32)>; 2],
-    source: Vec<u32>,
+    pub(super) source: Vec<u32>,
     /// The rw edge from a source into the current target.
-    source_edge: Vec<u32>,
+    pub(super) source_edge: Vec<u32>,
     queue: VecDeque<(u32, u8)>,
     rw: Vec<(u32, u32, u32)>,
     /// Each vertex's place in a topological order of the path kinds in the
@@ -56,10 +56,16 @@ pub struct Scratch {
     rank: Vec<u32>,
     indegree: Vec<u32>,
     heap: BinaryHeap<Reverse<u32>>,
+    /// The product graph's strongly connected component of each state 2v+layer
+    /// (ids never reused), and the one a search is confined to (0: none).
+    pub(super) state_comp: Vec<u32>,
+    pub(super) within: u32,
+    /// The product graph's Tarjan buffers.
+    pub(super) tarjan: super::nonadjacent::Tarjan,
 }
 
 impl Scratch {
-    fn ready(&mut self, n: usize) {
+    pub(super) fn ready(&mut self, n: usize) {
         if self.source.len() < n {
             for layer in 0..2 {
                 self.seen[layer] = vec![0; n];
@@ -69,6 +75,7 @@ impl Scratch {
             self.source_edge = vec![0; n];
             self.rank = vec![0; n];
             self.indegree = vec![0; n];
+            self.state_comp = vec![0; 2 * n];
             self.stamp = 0;
         }
     }
@@ -76,10 +83,9 @@ impl Scratch {
 
 /// Search the component whose vertices have `member[v] == comp` for a cycle of one
 /// rw edge and otherwise `path` kinds (`nonadjacent == false`), or of rw edges none
-/// of which follows another (`nonadjacent == true`; run it after the G-single
-/// search found nothing, so every cycle it finds has two rw edges or more). A
-/// G-nonadjacent search may also close a cycle with no rw edge at all (G0 / G1c),
-/// which is then what it returns.
+/// of which follows another (`nonadjacent == true`: see [`super::nonadjacent`],
+/// which finds either kind in linear time, so this per-target search runs only for
+/// models that forbid G-single but allow G-nonadjacent).
 #[allow(clippy::too_many_arguments)]
 pub fn search(
     graph: &Graph,
@@ -92,7 +98,13 @@ pub fn search(
     deadline: &mut Deadline,
     steps: &mut usize,
 ) -> Outcome {
+    if nonadjacent {
+        return super::nonadjacent::search(
+            graph, member, comp, vertices, path, scratch, deadline, steps,
+        );
+    }
     scratch.ready(graph.len());
+    scratch.within = 0;
     let ranked = match rank(
         graph, member, comp, vertices, path, scratch, deadline, steps,
     ) {
@@ -130,11 +142,7 @@ pub fn search(
             horizon = horizon.max(scratch.rank[from as usize]);
         }
         // past the latest source, path edges lead only further away
-        let horizon = if ranked && !nonadjacent {
-            horizon
-        } else {
-            u32::MAX
-        };
+        let horizon = if ranked { horizon } else { u32::MAX };
         at = end;
         match from_target(
             graph,
@@ -142,7 +150,7 @@ pub fn search(
             comp,
             target,
             path,
-            nonadjacent,
+            false,
             (stamp, horizon),
             scratch,
             deadline,
@@ -168,7 +176,7 @@ pub fn search(
 /// vertices ranked past `horizon`. `None`: no such source; `Some(Err(()))`: out of
 /// time.
 #[allow(clippy::too_many_arguments)]
-fn from_target(
+pub(super) fn from_target(
     graph: &Graph,
     member: &[u32],
     comp: u32,
@@ -202,6 +210,9 @@ fn from_target(
                 continue;
             };
             if s.seen[next][w as usize] == stamp || s.rank[w as usize] > horizon {
+                continue;
+            }
+            if s.within != 0 && s.state_comp[2 * w as usize + next] != s.within {
                 continue;
             }
             s.seen[next][w as usize] = stamp;
@@ -287,7 +298,7 @@ fn rank(
 
 /// The cycle: the rw edge `source`→`target`, then the search's path back from
 /// `target` to `source`, made simple.
-fn close(graph: &Graph, target: u32, source: u32, path: u8, s: &Scratch) -> Cycle {
+pub(super) fn close(graph: &Graph, target: u32, source: u32, path: u8, s: &Scratch) -> Cycle {
     let mut back: Vec<(Edge, u8)> = Vec::new();
     let (mut v, mut layer) = (source, 0u8);
     while !(v == target && layer == 1) {
@@ -466,6 +477,19 @@ mod tests {
             &[0, 1],
             kind::WW | kind::WR,
             false,
+            &mut s,
+            &mut late,
+            &mut 0,
+        );
+        assert!(matches!(o, Outcome::OutOfTime), "{o:?}");
+        // the product-graph search too
+        let o = search(
+            &g,
+            &[1, 1],
+            1,
+            &[0, 1],
+            kind::WW | kind::WR,
+            true,
             &mut s,
             &mut late,
             &mut 0,

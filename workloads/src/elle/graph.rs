@@ -92,6 +92,16 @@ impl Graph {
         self.edges.is_empty()
     }
 
+    /// The CSR slots of `v`'s out-edges, for searches that resume where they were.
+    pub fn slots(&self, v: u32) -> std::ops::Range<u32> {
+        self.offsets[v as usize]..self.offsets[v as usize + 1]
+    }
+
+    /// The out-edge in CSR slot `i`: (target, index into [`Graph::edges`]).
+    pub fn slot(&self, i: u32) -> (u32, u32) {
+        (self.targets[i as usize], self.reasons[i as usize])
+    }
+
     /// Out-edges of `v`: (target, index into [`Graph::edges`]).
     pub fn out(&self, v: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
         let (s, e) = (

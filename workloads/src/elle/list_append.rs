@@ -47,17 +47,20 @@ fn unseen_appends(
     longest: &FastMap<Atom, (u32, &[Atom])>,
 ) -> FastMap<Atom, Vec<(Atom, u32)>> {
     let mut out: FastMap<Atom, Vec<(Atom, u32)>> = FastMap::default();
-    let mut usable: FastMap<Atom, bool> = FastMap::default();
+    // per key, the values its longest read shows (`None`: the key is left alone)
+    let mut shown: FastMap<Atom, Option<std::collections::HashSet<Atom>>> = FastMap::default();
     for (&(k, v), writer) in possible {
         let Some(&(_, seen)) = longest.get(&k) else {
             continue;
         };
-        let ok = *usable.entry(k).or_insert_with(|| {
-            let shown: std::collections::HashSet<Atom> = seen.iter().copied().collect();
-            shown.len() == seen.len() && seen.iter().all(|v| possible.contains_key(&(k, *v)))
+        let set = shown.entry(k).or_insert_with(|| {
+            let set: std::collections::HashSet<Atom> = seen.iter().copied().collect();
+            let usable =
+                set.len() == seen.len() && seen.iter().all(|v| possible.contains_key(&(k, *v)));
+            usable.then_some(set)
         });
-        if let (true, Some(w)) = (ok, writer) {
-            if !seen.contains(&v) {
+        if let (Some(set), Some(w)) = (set, writer) {
+            if !set.contains(&v) {
                 out.entry(k).or_default().push((v, *w));
             }
         }

@@ -31,6 +31,7 @@ pub mod graph;
 pub mod history;
 pub mod list_append;
 pub mod models;
+pub mod nonadjacent;
 mod pairing;
 pub mod rw_register;
 pub mod stream;
