@@ -4,19 +4,21 @@
 //! edges per component and can miss such a cycle among many G2-items (Elle's
 //! `unfindable-g-single` history is built to make them); these cannot.
 //!
-//! For every rw edge a→b in a component the question is whether b leads back to a
-//! over the path kinds (ww, wr, and the process / real-time kinds of the variant
-//! searched) — and for G-nonadjacent, over rw edges too as long as none follows
-//! another. Edges are grouped by target, so one breadth-first search from each
-//! target b answers for every rw edge into b, and it stops at the first source it
-//! reaches. Path edges never lead backwards in a topological order of the path
-//! kinds (one as close to completion order as can be), so only an rw edge that
-//! points backwards in it can close a cycle, and a G-single search from b never
-//! needs to look past the latest source it could reach: in a mostly serial
-//! history both bounds leave little to search. Still quadratic at worst, so every
-//! step looks at the deadline, and running out of it is reported, never taken for
-//! "no cycle". The visited marks are generation-stamped and reused, so a search
-//! allocates nothing; the buffers are made once per check, on first use.
+//! G-nonadjacent, and G-single with it, is found in linear time by
+//! [`super::nonadjacent`]. This module holds the search for G-single alone (for
+//! models that forbid it but allow G-nonadjacent) and the walk-closing both use:
+//! for every rw edge a→b in a component, does b lead back to a over the path kinds
+//! (ww, wr, and the process / real-time kinds of the variant searched)? Edges are
+//! grouped by target, so one breadth-first search from each target b answers for
+//! every rw edge into b, and it stops at the first source it reaches. Path edges
+//! never lead backwards in a topological order of the path kinds (one as close to
+//! completion order as can be), so only an rw edge that points backwards in it can
+//! close a cycle, and the search from b never needs to look past the latest source
+//! it could reach: in a mostly serial history both bounds leave little to search.
+//! Still quadratic at worst, so every step looks at the deadline, and running out
+//! of it is reported, never taken for "no cycle". The visited marks are
+//! generation-stamped and reused, so a search allocates nothing; the buffers are
+//! made once per check, on first use.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};

@@ -46,21 +46,32 @@ fn unseen_appends(
     possible: &Writers,
     longest: &FastMap<Atom, (u32, &[Atom])>,
 ) -> FastMap<Atom, Vec<(Atom, u32)>> {
-    let mut out: FastMap<Atom, Vec<(Atom, u32)>> = FastMap::default();
-    // per key, the values its longest read shows (`None`: the key is left alone)
-    let mut shown: FastMap<Atom, Option<std::collections::HashSet<Atom>>> = FastMap::default();
-    for (&(k, v), writer) in possible {
-        let Some(&(_, seen)) = longest.get(&k) else {
-            continue;
-        };
-        let set = shown.entry(k).or_insert_with(|| {
-            let set: std::collections::HashSet<Atom> = seen.iter().copied().collect();
+    // most keys' longest reads show every append: count first, look closer only at
+    // keys with more appends than their longest read shows
+    let mut appended: FastMap<Atom, u32> = FastMap::default();
+    for &(k, _) in possible.keys() {
+        if longest.contains_key(&k) {
+            *appended.entry(k).or_default() += 1;
+        }
+    }
+    // per such key, the values its longest read shows (`None`: the key is left alone)
+    let mut shown: FastMap<Atom, Option<FastMap<Atom, ()>>> = FastMap::default();
+    for (&k, &count) in &appended {
+        let seen = longest[&k].1;
+        if count as usize > seen.len() {
+            let set: FastMap<Atom, ()> = seen.iter().map(|&v| (v, ())).collect();
             let usable =
                 set.len() == seen.len() && seen.iter().all(|v| possible.contains_key(&(k, *v)));
-            usable.then_some(set)
-        });
-        if let (Some(set), Some(w)) = (set, writer) {
-            if !set.contains(&v) {
+            shown.insert(k, usable.then_some(set));
+        }
+    }
+    let mut out: FastMap<Atom, Vec<(Atom, u32)>> = FastMap::default();
+    if shown.is_empty() {
+        return out;
+    }
+    for (&(k, v), writer) in possible {
+        if let (Some(Some(set)), Some(w)) = (shown.get(&k), writer) {
+            if !set.contains_key(&v) {
                 out.entry(k).or_default().push((v, *w));
             }
         }
