@@ -192,3 +192,36 @@ fn every_append_a_read_misses_follows_the_last_element_it_shows() {
     fine[4].4 = json!([["r", 2, [1, 2]]]);
     assert_eq!(run(LA, "serializable", &fine).valid, Validity::Valid);
 }
+
+#[test]
+fn a_g_nonadjacent_hidden_among_g2_item_decoys_is_found() {
+    // the same decoys; the ring's last transaction misses X's append (rw), X's other
+    // append is read by Y (wr), and Y reads the ring's key as empty (rw to its
+    // first): rw, wr, rw, then ww round the ring — no two rw edges in a row
+    // (X and Y complete right after the ring's read, before the decoys, so their
+    // rw edge into the ring's head is not among the likeliest-looking ones)
+    let mut h = g_single_among_decoys(80, 4);
+    h[79].4 = json!([["append", 1000, 79], ["r", 3001, null]]);
+    let x = (
+        3,
+        80,
+        80,
+        OK,
+        json!([["append", 3001, 0], ["append", 3002, 0]]),
+    );
+    let y = (4, 80, 80, OK, json!([["r", 3002, [0]], ["r", 1000, null]]));
+    h.insert(81, y);
+    h.insert(81, x);
+    let r = run(LA, "snapshot-isolation", &h);
+    assert_eq!(r.valid, Validity::Invalid, "{:?}", r.findings);
+    assert!(
+        types(&r).iter().any(|t| t == "G-nonadjacent-item"),
+        "{:?} {:?}",
+        types(&r),
+        r.findings
+    );
+    // Y seeing the ring's appends leaves only the decoys' G2-items
+    let mut fine = h.clone();
+    fine[82].4 = json!([["r", 3002, [0]], ["r", 1000, (0..80).collect::<Vec<_>>()]]);
+    assert_eq!(run(LA, "snapshot-isolation", &fine).valid, Validity::Valid);
+}
