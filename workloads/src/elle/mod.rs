@@ -3,13 +3,16 @@
 //! Experimental Observations").
 //!
 //! Inference, graph search and explanation are kept apart:
-//! * [`history`] — ops paired into transactions, keys and values interned;
+//! * [`history`] — ops paired into transactions (a process's overlapping
+//!   invocations as [`pairing`] says), keys and values interned;
 //! * [`stream`] — the same, op by op, from a history file that is never held whole;
 //! * [`list_append`], [`rw_register`] — version orders and ww/wr/rw edges, plus the
 //!   anomalies visible without a graph (G1a, G1b, internal, …);
 //! * [`cases`] — non-cycle anomalies both workloads find alike (lost-update, …);
 //! * [`graph`] — CSR dependency graph, process and real-time orders, Tarjan SCC;
 //! * [`cycles`] — bounded cycle search in each SCC and the naming of cycles;
+//! * [`exhaustive`], [`nonadjacent`] — complete searches for G-single and
+//!   G-nonadjacent, run when the models forbid them;
 //! * [`models`] — the consistency-model lattice: which anomalies rule out which models;
 //! * [`explain`] — sentences for people; [`svg`] — drawings of cycles.
 //!
@@ -32,7 +35,7 @@ pub mod history;
 pub mod list_append;
 pub mod models;
 pub mod nonadjacent;
-mod pairing;
+pub mod pairing;
 pub mod rw_register;
 pub mod stream;
 pub mod svg;
