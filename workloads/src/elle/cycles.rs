@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::exhaustive::{self, Outcome, Scratch};
 use super::graph::{kind, Edge, Graph};
 use super::Deadline;
 
@@ -56,7 +57,7 @@ impl Cycle {
 /// The kind cited for an edge found with `allowed` kinds: the data kinds first
 /// (ww, wr), then process, then real time, rw last, so a cycle is named for the
 /// least it needs.
-fn cite(edge_kind: u8, allowed: u8) -> Option<u8> {
+pub(super) fn cite(edge_kind: u8, allowed: u8) -> Option<u8> {
     let k = edge_kind & allowed;
     [kind::WW, kind::WR, kind::PROCESS, kind::REALTIME, kind::RW]
         .into_iter()
@@ -135,13 +136,26 @@ pub struct Found {
     pub timed_out: bool,
 }
 
+/// Which cycle classes must be searched for completely (see [`exhaustive`]), not
+/// only by the bounded searches: those the models forbid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Complete {
+    /// G-single (one rw edge), e.g. for snapshot isolation.
+    pub single: bool,
+    /// G-nonadjacent (rw edges, none adjacent), e.g. for snapshot isolation.
+    pub nonadjacent: bool,
+}
+
 /// Search every component for cycles. `extra` is the process/real-time kinds the
 /// models need (0, PROCESS, or PROCESS|REALTIME); searches with them run only for
-/// components where the plain searches found nothing of that shape.
+/// components where the plain searches found nothing of that shape. The classes in
+/// `complete` are then searched for exhaustively where the bounded searches found
+/// nothing as bad.
 pub fn search(
     graph: &Graph,
     components: &[Vec<u32>],
     extra: u8,
+    complete: Complete,
     per_type: usize,
     deadline: &mut Deadline,
 ) -> Found {
@@ -156,6 +170,7 @@ pub fn search(
         timed_out: false,
     };
     let mut steps = 0usize;
+    let mut scratch = Scratch::default();
     // extra kinds searched: none, then process, then process+realtime
     let mut variants = vec![0u8];
     if extra & kind::PROCESS != 0 {
@@ -238,6 +253,55 @@ pub fn search(
                     }
                 }
             }
+            // a G-single or G-nonadjacent can hide among many G2-items, past the
+            // bounded searches' reach; when the models forbid them, search them all
+            let worse = |named: &[String], bases: &[&str]| {
+                named.iter().any(|n| bases.iter().any(|b| n.starts_with(b)))
+            };
+            // the G-nonadjacent search finds G-singles too (in linear time), and every
+            // model forbidding G-nonadjacent forbids G-single; the per-target
+            // G-single search is for models that forbid only G-single
+            let one = if complete.nonadjacent {
+                (true, true, &["G0", "G1c", "G-single", "G-nonadjacent"][..])
+            } else {
+                (complete.single, false, &["G0", "G1c", "G-single"][..])
+            };
+            for (wanted, nonadjacent, bases) in [one] {
+                if !wanted || worse(&named, bases) {
+                    continue;
+                }
+                let path = kind::WW | kind::WR | variant;
+                match exhaustive::search(
+                    graph,
+                    &member,
+                    comp_stamp,
+                    comp,
+                    path,
+                    nonadjacent,
+                    &mut scratch,
+                    deadline,
+                    &mut steps,
+                ) {
+                    Outcome::Found(cycle) => {
+                        let name = cycle.anomaly();
+                        let needs_variant =
+                            name.ends_with("-process") || name.ends_with("-realtime");
+                        if named.contains(&name) || (variant != 0 && !needs_variant) {
+                            continue;
+                        }
+                        named.push(name.clone());
+                        let list = found.cycles.entry(name).or_default();
+                        if list.len() < per_type {
+                            list.push(cycle);
+                        }
+                    }
+                    Outcome::Absent => {}
+                    Outcome::OutOfTime => {
+                        found.timed_out = true;
+                        break 'components;
+                    }
+                }
+            }
         }
         if named.is_empty() {
             // the bounded searches missed; a component always holds some cycle, so
@@ -310,7 +374,7 @@ mod tests {
         let g = Graph::new(n, edges);
         let mut d = Deadline::none();
         let comps = sccs(&g, kind::DATA | extra, &mut d).unwrap();
-        search(&g, &comps, extra, 4, &mut d)
+        search(&g, &comps, extra, Complete::default(), 4, &mut d)
             .cycles
             .into_keys()
             .collect()

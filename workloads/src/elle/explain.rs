@@ -152,7 +152,7 @@ impl Findings {
         let (x, y) = (&t.txns[e.from as usize], &t.txns[e.to as usize]);
         match (cited, txn_kind) {
             (kind::WW, TxnKind::ListAppend) => format!(
-                "{a} appended {} to key {key} and {b} appended {} right after it in the version order, so {a} precedes {b} (ww)",
+                "{a} appended {} to key {key} and {b} appended {} after it in the version order, so {a} precedes {b} (ww)",
                 val(e.a), val(e.b)
             ),
             (kind::WW, TxnKind::RwRegister) => format!(
@@ -169,7 +169,7 @@ impl Findings {
                 val(e.b)
             ),
             (kind::RW, TxnKind::ListAppend) => format!(
-                "{a} read key {key} up to {}, which does not include {b}'s append of {}, the next in the version order, so {a} precedes {b} (rw)",
+                "{a} read key {key} up to {}, which does not include {b}'s append of {}, later in the version order, so {a} precedes {b} (rw)",
                 val(e.a), val(e.b)
             ),
             (kind::RW, TxnKind::RwRegister) => format!(

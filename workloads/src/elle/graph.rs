@@ -92,6 +92,16 @@ impl Graph {
         self.edges.is_empty()
     }
 
+    /// The CSR slots of `v`'s out-edges, for searches that resume where they were.
+    pub fn slots(&self, v: u32) -> std::ops::Range<u32> {
+        self.offsets[v as usize]..self.offsets[v as usize + 1]
+    }
+
+    /// The out-edge in CSR slot `i`: (target, index into [`Graph::edges`]).
+    pub fn slot(&self, i: u32) -> (u32, u32) {
+        (self.targets[i as usize], self.reasons[i as usize])
+    }
+
     /// Out-edges of `v`: (target, index into [`Graph::edges`]).
     pub fn out(&self, v: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
         let (s, e) = (
@@ -103,7 +113,8 @@ impl Graph {
 }
 
 /// Process edges: each committed transaction precedes the next transaction of the
-/// same process.
+/// same process, if it completed before that one was invoked (transactions a
+/// process ran at once, against Jepsen's rule, are not ordered).
 pub fn process_edges(txns: &[Txn], out: &mut Vec<Edge>) {
     let mut order: Vec<u32> = (0..txns.len() as u32)
         .filter(|&i| txns[i as usize].status != Status::Fail)
@@ -111,7 +122,7 @@ pub fn process_edges(txns: &[Txn], out: &mut Vec<Edge>) {
     order.sort_by_key(|&i| (txns[i as usize].process, txns[i as usize].invoked));
     for pair in order.windows(2) {
         let (a, b) = (&txns[pair[0] as usize], &txns[pair[1] as usize]);
-        if a.process == b.process && a.status == Status::Ok {
+        if a.process == b.process && a.status == Status::Ok && a.completed <= b.invoked {
             out.push(Edge {
                 from: pair[0],
                 to: pair[1],

@@ -8,6 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::Value;
 
+use super::pairing::{same_writes, Pending};
 use super::TxnKind;
 use crate::{Op, OpType, Process};
 
@@ -199,6 +200,9 @@ pub struct Txns {
     /// A transaction whose writes are unknown was dropped, so "nobody wrote this"
     /// cannot be concluded.
     pub writes_incomplete: bool,
+    /// Invocations that came while their process had one open (see
+    /// [`super::pairing`]).
+    pub overlapping: usize,
 }
 
 pub(super) fn decode(
@@ -219,17 +223,18 @@ pub(super) fn decode(
         let Value::Array(parts) = mop else {
             return Err(bad());
         };
-        if parts.len() != 3 {
+        // a read may leave its value out (Elle's tests write `[:r :x]`): nothing read
+        let f = parts.first().and_then(Value::as_str).ok_or_else(bad)?;
+        if parts.len() != 3 && !(parts.len() == 2 && f == "r") {
             return Err(bad());
         }
-        let f = parts[0].as_str().ok_or_else(bad)?;
         let scalar = |v: &Value| !v.is_array() && !v.is_object() && !v.is_null();
         // keys may be compound (Jepsen's `[:anti 1]`): they are compared by their text
         if parts[1].is_null() {
             return Err(bad());
         }
         let k = atoms.atom(&parts[1]);
-        let v = &parts[2];
+        let v = parts.get(2).unwrap_or(&Value::Null);
         out.push(match (kind, f) {
             (TxnKind::ListAppend, "append") if scalar(v) => Mop::Write(k, atoms.atom(v)),
             (TxnKind::RwRegister, "w") if scalar(v) => Mop::Write(k, atoms.atom(v)),
@@ -430,31 +435,44 @@ impl Txns {
     }
 }
 
+/// An invocation (its head, with the time pairing gave it, and position) and its
+/// completion's, if any.
+type Pair = (Head, usize, Option<(Head, usize)>);
+
 /// Pair the `txn` ops of `history` into transactions. Nemesis and other ops are
 /// ignored; an invocation never completed counts as `info`; a completion that does
-/// not decode is counted and falls back to its invocation as `info`. Long histories
-/// are decoded on two threads.
+/// not decode is counted and falls back to its invocation as `info`; a process
+/// with several invocations open is paired as [`super::pairing`] says. Long
+/// histories are decoded on two threads.
 pub fn transactions(history: &[Op], kind: TxnKind) -> Txns {
     let mut t = Txns::default();
-    let mut open: FastMap<u64, (usize, u64)> = FastMap::default();
-    let mut pairs: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut open: Pending<usize> = Pending::default();
+    let mut pairs: Vec<Pair> = Vec::new();
+    // atoms for telling overlapping invocations apart (not the decoded ones)
+    let mut scratch = Interner::default();
     for (i, op) in history.iter().enumerate() {
-        let Process::Client(p) = op.process else {
+        let Some(mut head) = Head::of(op) else {
             continue;
         };
         if op.f != "txn" {
             continue;
         }
         if op.kind == OpType::Invoke {
-            if let Some((prev, _)) = open.insert(p, (i, op.time)) {
-                t.note(format!(
-                    "op {}: process {p} invoked again before completing",
-                    history[prev].index
-                ));
-                pairs.push((prev, None));
-            }
-        } else if let Some((inv, _)) = open.remove(&p) {
-            pairs.push((inv, Some(i)));
+            open.invoke(head, i);
+            continue;
+        }
+        let shape = open
+            .ambiguous(head.process)
+            .then(|| decode(&op.value, kind, false, &mut scratch).ok())
+            .flatten();
+        let fits = |inv: &usize| {
+            shape.as_ref().is_some_and(|c| {
+                decode(&history[*inv].value, kind, false, &mut scratch)
+                    .is_ok_and(|m| same_writes(&m, c))
+            })
+        };
+        if let Some((inv_head, inv)) = open.complete(&mut head, fits) {
+            pairs.push((inv_head, inv, Some((head, i))));
         } else {
             t.note(format!("op {}: a completion with no invocation", op.index));
             if op.kind == OpType::Ok {
@@ -462,19 +480,14 @@ pub fn transactions(history: &[Op], kind: TxnKind) -> Txns {
             }
         }
     }
-    let mut rest: Vec<usize> = open.into_values().map(|(i, _)| i).collect();
-    rest.sort_unstable();
-    pairs.extend(rest.into_iter().map(|inv| (inv, None)));
-    let decode_all = |chunk: &[(usize, Option<usize>)]| {
+    let overlapping = open.overlapping;
+    pairs.extend(open.rest().into_iter().map(|(head, inv)| (head, inv, None)));
+    let decode_all = |chunk: &[Pair]| {
         let mut part = Txns::default();
         part.txns.reserve(chunk.len());
-        for &(inv, comp) in chunk {
-            let Some(head) = Head::of(&history[inv]) else {
-                continue;
-            };
+        for &(head, inv, comp) in chunk {
             let value = || Cow::Borrowed(&history[inv].value);
-            let comp =
-                comp.and_then(|c| Some((Head::of(&history[c])?, Reads::Value(&history[c].value))));
+            let comp = comp.map(|(c, i)| (c, Reads::Value(&history[i].value)));
             finish(head, &value, comp, kind, &mut part);
         }
         part
@@ -501,5 +514,6 @@ pub fn transactions(history: &[Op], kind: TxnKind) -> Txns {
     if let Some(b) = b {
         t.absorb(b);
     }
+    t.overlapping = overlapping;
     t
 }

@@ -37,36 +37,47 @@ fn writers(t: &Txns, want: impl Fn(Status) -> bool) -> Writers {
     w
 }
 
-/// For each read key with exactly one appended value (by a transaction that may
-/// have committed) missing from its longest read: that read extended by the value.
-/// Keys whose longest read shows an element twice or one nobody appended are left
-/// alone (their order is already in question).
-fn one_unseen_append(
+/// For each read key, the appends (value, writer) its longest read does not show,
+/// by transactions that may have committed: each came after every element that
+/// read shows (Elle's `previously-appended-element`). Keys whose longest read shows
+/// an element twice or one nobody appended are left alone (their order is already
+/// in question), and so are values appended more than once.
+fn unseen_appends(
     possible: &Writers,
     longest: &FastMap<Atom, (u32, &[Atom])>,
-) -> FastMap<Atom, Vec<Atom>> {
-    let mut appended: FastMap<Atom, Vec<Atom>> = FastMap::default();
-    for &(k, v) in possible.keys() {
+) -> FastMap<Atom, Vec<(Atom, u32)>> {
+    // most keys' longest reads show every append: count first, look closer only at
+    // keys with more appends than their longest read shows
+    let mut appended: FastMap<Atom, u32> = FastMap::default();
+    for &(k, _) in possible.keys() {
         if longest.contains_key(&k) {
-            appended.entry(k).or_default().push(v);
+            *appended.entry(k).or_default() += 1;
         }
     }
-    let mut out = FastMap::default();
-    for (k, values) in appended {
+    // per such key, the values its longest read shows (`None`: the key is left alone)
+    let mut shown: FastMap<Atom, Option<FastMap<Atom, ()>>> = FastMap::default();
+    for (&k, &count) in &appended {
         let seen = longest[&k].1;
-        if values.len() != seen.len() + 1 {
-            continue;
+        if count as usize > seen.len() {
+            let set: FastMap<Atom, ()> = seen.iter().map(|&v| (v, ())).collect();
+            let usable =
+                set.len() == seen.len() && seen.iter().all(|v| possible.contains_key(&(k, *v)));
+            shown.insert(k, usable.then_some(set));
         }
-        let shown: std::collections::HashSet<Atom> = seen.iter().copied().collect();
-        if shown.len() != seen.len() || seen.iter().any(|v| !possible.contains_key(&(k, *v))) {
-            continue;
+    }
+    let mut out: FastMap<Atom, Vec<(Atom, u32)>> = FastMap::default();
+    if shown.is_empty() {
+        return out;
+    }
+    for (&(k, v), writer) in possible {
+        if let (Some(Some(set)), Some(w)) = (shown.get(&k), writer) {
+            if !set.contains_key(&v) {
+                out.entry(k).or_default().push((v, *w));
+            }
         }
-        let unseen = values.into_iter().find(|v| !shown.contains(v));
-        if let Some(v) = unseen.filter(|v| matches!(possible.get(&(k, *v)), Some(Some(_)))) {
-            let mut order = seen.to_vec();
-            order.push(v);
-            out.insert(k, order);
-        }
+    }
+    for list in out.values_mut() {
+        list.sort_unstable();
     }
     out
 }
@@ -106,16 +117,11 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         }
         check_elements(t, found, &possible, &failed, i, k, list);
     }
-    // An append no read shows comes after every element the longest read shows; when
-    // a key has exactly one such append it is the next version (values are unique per
-    // key), so readers of the longest state precede it — Elle's single-append and
-    // sequential-extension inference (write skew over keys appended once is found so)
-    let extended = one_unseen_append(&possible, &longest);
-    for (k, order) in &extended {
-        if let Some(e) = longest.get_mut(k) {
-            e.1 = order;
-        }
-    }
+    // An append no read shows comes after every element the longest read shows, so
+    // the last element's writer and the readers of the longest state precede it
+    // (transitively, whichever unseen append came first) — Elle's inference, which
+    // finds write skew over keys no read shows appended
+    let unseen = unseen_appends(&possible, &longest);
     let mut broken: std::collections::HashSet<Atom> = Default::default();
     for (i, k, list) in reads(t) {
         steps += 1;
@@ -156,6 +162,20 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
                 });
             }
         }
+        // rw: a reader of the longest state precedes every append it does not show
+        if list.len() == order.len() {
+            let a = list.last().copied().unwrap_or(NO_ATOM);
+            for &(v, w) in unseen.get(&k).map_or(&[][..], Vec::as_slice) {
+                edges.push(Edge {
+                    from: i,
+                    to: w,
+                    kind: kind::RW,
+                    key: k,
+                    a,
+                    b: v,
+                });
+            }
+        }
         // rw: the reader precedes whoever appended the next element
         if let Some(&next) = order.get(list.len()) {
             if let Some(Some(w)) = possible.get(&(k, next)) {
@@ -182,6 +202,19 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
     for (&k, &(_, order)) in keys {
         if broken.contains(&k) {
             continue;
+        }
+        // ww: the last element's writer precedes every append no read shows
+        if let Some(Some(a)) = order.last().and_then(|last| possible.get(&(k, *last))) {
+            for &(v, w) in unseen.get(&k).map_or(&[][..], Vec::as_slice) {
+                edges.push(Edge {
+                    from: *a,
+                    to: w,
+                    kind: kind::WW,
+                    key: k,
+                    a: *order.last().expect("a last element"),
+                    b: v,
+                });
+            }
         }
         for pair in order.windows(2) {
             steps += 1;

@@ -3,13 +3,16 @@
 //! Experimental Observations").
 //!
 //! Inference, graph search and explanation are kept apart:
-//! * [`history`] — ops paired into transactions, keys and values interned;
+//! * [`history`] — ops paired into transactions (a process's overlapping
+//!   invocations as [`pairing`] says), keys and values interned;
 //! * [`stream`] — the same, op by op, from a history file that is never held whole;
 //! * [`list_append`], [`rw_register`] — version orders and ww/wr/rw edges, plus the
 //!   anomalies visible without a graph (G1a, G1b, internal, …);
 //! * [`cases`] — non-cycle anomalies both workloads find alike (lost-update, …);
 //! * [`graph`] — CSR dependency graph, process and real-time orders, Tarjan SCC;
 //! * [`cycles`] — bounded cycle search in each SCC and the naming of cycles;
+//! * [`exhaustive`], [`nonadjacent`] — complete searches for G-single and
+//!   G-nonadjacent, run when the models forbid them;
 //! * [`models`] — the consistency-model lattice: which anomalies rule out which models;
 //! * [`explain`] — sentences for people; [`svg`] — drawings of cycles.
 //!
@@ -25,11 +28,14 @@
 
 pub mod cases;
 pub mod cycles;
+pub mod exhaustive;
 pub mod explain;
 pub mod graph;
 pub mod history;
 pub mod list_append;
 pub mod models;
+pub mod nonadjacent;
+pub mod pairing;
 pub mod rw_register;
 pub mod stream;
 pub mod svg;
@@ -38,6 +44,8 @@ pub mod svg;
 mod tests;
 #[cfg(test)]
 mod tests_cycles;
+#[cfg(test)]
+mod tests_pairing;
 #[cfg(test)]
 mod tests_rw;
 #[cfg(test)]
@@ -175,6 +183,7 @@ pub fn check_transactions(
     let prohibited = models::prohibited_by(&options.models);
     let mut found = Findings::new(kind);
     let needs = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
+    let needs_base = |prefix: &str| prohibited.iter().any(|a| a.starts_with(prefix));
     // As Elle: real time when the models need it (it contains every process order,
     // so cycles are named -realtime), else the process order when they need that.
     let extra = if needs("-realtime") {
@@ -220,8 +229,18 @@ pub fn check_transactions(
             None => timed_out = true,
             Some(components) => {
                 scc_count = components.len();
-                let searched =
-                    cycles::search(&g, &components, extra, explain::EXAMPLES, &mut deadline);
+                let complete = cycles::Complete {
+                    single: needs_base("G-single"),
+                    nonadjacent: needs_base("G-nonadjacent"),
+                };
+                let searched = cycles::search(
+                    &g,
+                    &components,
+                    extra,
+                    complete,
+                    explain::EXAMPLES,
+                    &mut deadline,
+                );
                 timed_out |= searched.timed_out;
                 for list in searched.cycles.values() {
                     for cycle in list {
@@ -266,6 +285,15 @@ pub fn check_transactions(
         result
             .fields
             .insert("malformed".into(), Value::from(t.malformed_count));
+    }
+    if t.overlapping > 0 {
+        result.findings.push(format!(
+            "{} invocation(s) came while their process had one open (Jepsen forbids it): each completion was paired with the open invocation its micro-ops match, given the earliest open invocation's time, and a failure matching none was taken as indeterminate",
+            t.overlapping
+        ));
+        result
+            .fields
+            .insert("overlapping-invocations".into(), Value::from(t.overlapping));
     }
     if t.writes_incomplete && result.valid == Validity::Valid {
         // a dropped transaction's writes could close a cycle, or explain a read

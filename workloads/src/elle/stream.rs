@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::history::{decode_plain, finish, FastMap, Head, Mop, Reads, Txns};
+use super::history::{decode, decode_plain, finish, Head, Mop, Reads, Txns};
+use super::pairing::{same_writes, Pending};
 use super::{check_transactions, ElleOptions, TxnKind};
 use crate::linearizable::formats::ParseError;
 use crate::{CheckResult, OpType};
@@ -98,12 +99,12 @@ fn event(number: usize, text: &str, kind: TxnKind) -> Result<Option<Event>, Pars
 }
 
 /// Pairs events into transactions and decodes each as soon as it completes, by the
-/// rules of [`super::history::transactions`]: an invocation never completed, or
-/// followed by another of its process, counts as `info`.
+/// rules of [`super::history::transactions`]: an invocation never completed counts
+/// as `info`, and a process with several open is paired as [`super::pairing`] says.
 struct Decoder {
     kind: TxnKind,
     t: Txns,
-    open: FastMap<u64, (Head, Box<str>)>,
+    open: Pending<Box<str>>,
 }
 
 fn parsed(text: &str) -> Cow<'static, Value> {
@@ -113,50 +114,59 @@ fn parsed(text: &str) -> Cow<'static, Value> {
 impl Decoder {
     fn push(&mut self, event: Event) {
         match event {
-            Event::Invoke(head, text) => {
-                if let Some((prev, text)) = self.open.insert(head.process, (head, text)) {
-                    self.t.note(format!(
-                        "op {}: process {} invoked again before completing",
-                        prev.index, prev.process
-                    ));
-                    finish(prev, &|| parsed(&text), None, self.kind, &mut self.t);
-                }
-            }
-            Event::Complete(head, value) => match self.open.remove(&head.process) {
-                Some((invoke, text)) => {
-                    let recorded;
-                    let reads = match value {
-                        Completed::Decoded(mops) => Reads::Decoded(mops),
-                        Completed::Value(value) => {
-                            recorded = value;
-                            Reads::Value(&recorded)
+            Event::Invoke(head, text) => self.open.invoke(head, text),
+            Event::Complete(mut head, value) => {
+                let (kind, atoms) = (self.kind, &mut self.t.atoms);
+                // only a process with several invocations open needs the match
+                let shape = if self.open.ambiguous(head.process) {
+                    match &value {
+                        Completed::Decoded(mops) => Some(mops.clone()),
+                        Completed::Value(v) => decode(v, kind, false, atoms).ok(),
+                    }
+                } else {
+                    None
+                };
+                let mut fits = |text: &str| {
+                    shape.as_ref().is_some_and(|c| {
+                        decode(&parsed(text), kind, false, atoms).is_ok_and(|m| same_writes(&m, c))
+                    })
+                };
+                match self.open.complete(&mut head, |text| fits(text)) {
+                    Some((invoke, text)) => {
+                        let recorded;
+                        let reads = match value {
+                            Completed::Decoded(mops) => Reads::Decoded(mops),
+                            Completed::Value(value) => {
+                                recorded = value;
+                                Reads::Value(&recorded)
+                            }
+                        };
+                        let comp = Some((head, reads));
+                        finish(invoke, &|| parsed(&text), comp, self.kind, &mut self.t);
+                    }
+                    None => {
+                        self.t.note(format!(
+                            "op {}: a completion with no invocation",
+                            head.index
+                        ));
+                        if head.kind == OpType::Ok {
+                            self.t.writes_incomplete = true;
                         }
-                    };
-                    let comp = Some((head, reads));
-                    finish(invoke, &|| parsed(&text), comp, self.kind, &mut self.t);
-                }
-                None => {
-                    self.t.note(format!(
-                        "op {}: a completion with no invocation",
-                        head.index
-                    ));
-                    if head.kind == OpType::Ok {
-                        self.t.writes_incomplete = true;
                     }
                 }
-            },
+            }
         }
     }
 
     /// The transactions: completed ones in completion order, then those never
     /// completed in invocation order.
-    fn finish(mut self) -> Txns {
-        let mut rest: Vec<(Head, Box<str>)> = self.open.into_values().collect();
-        rest.sort_unstable_by_key(|(head, _)| head.index);
-        for (invoke, text) in rest {
-            finish(invoke, &|| parsed(&text), None, self.kind, &mut self.t);
+    fn finish(self) -> Txns {
+        let mut t = self.t;
+        t.overlapping = self.open.overlapping;
+        for (invoke, text) in self.open.rest() {
+            finish(invoke, &|| parsed(&text), None, self.kind, &mut t);
         }
-        self.t
+        t
     }
 }
 
@@ -195,7 +205,7 @@ pub fn check_jsonl<R: BufRead + Send>(
     let mut decoder = Decoder {
         kind,
         t: Txns::default(),
-        open: FastMap::default(),
+        open: Pending::default(),
     };
     let outcome = std::thread::scope(|scope| {
         let mut to_parsers = Vec::new();

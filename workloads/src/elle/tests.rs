@@ -488,3 +488,22 @@ fn a_long_cycle_is_found_explained_briefly_and_not_drawn() {
     assert!(r.findings[0].len() < 40_000, "{}", r.findings[0].len());
     assert!(r.pages.is_empty());
 }
+
+#[test]
+fn a_read_without_a_value_read_nothing() {
+    // Elle's tests write `[:r :y]` for an empty read: T2 then misses T1's append to
+    // key 2 while following it on key 1 (G-single)
+    let h = [
+        (0, 0, 1, OK, json!([["append", 1, 1], ["append", 2, 1]])),
+        (1, 2, 3, OK, json!([["append", 1, 2], ["r", 2]])),
+        (2, 4, 5, OK, json!([["r", 1, [1, 2]]])),
+    ];
+    let r = run(LA, "serializable", &h);
+    assert_eq!(types(&r), ["G-single-item"], "{:?}", r.findings);
+    assert!(!r.fields.contains_key("malformed"), "{:?}", r.findings);
+    // a write without a value is still malformed
+    let mut bad = history(&h);
+    bad[3].value = json!([["append", 1, 2], ["append", 2]]);
+    let r = check(&bad, LA, &ElleOptions::default());
+    assert_eq!(r.fields["malformed"], json!(1));
+}
