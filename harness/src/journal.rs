@@ -8,7 +8,7 @@
 //! losses add `why` (`partition` or `drop`).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -20,17 +20,22 @@ use crate::net::{Addr, Fate, NetObserver, NetStats, Packet};
 
 /// Writes the journal.
 pub struct Journal {
-    out: Option<BufWriter<File>>,
+    out: Option<File>,
     /// Node names as JSON strings, encoded once.
     node_names: Vec<Box<[u8]>>,
+    /// Lines not yet written: events are formatted straight into it (each body is
+    /// copied once) and it goes to the file in [`WRITE_AT`]-sized writes.
     line: Vec<u8>,
 }
+
+/// Bytes of journal gathered before one write to the file.
+const WRITE_AT: usize = 1 << 20;
 
 impl Journal {
     /// A journal written to `path` for nodes called `node_names`.
     pub fn create(path: &Path, node_names: &[String]) -> std::io::Result<Journal> {
         Ok(Journal {
-            out: Some(BufWriter::with_capacity(1 << 20, File::create(path)?)),
+            out: Some(File::create(path)?),
             node_names: node_names
                 .iter()
                 .map(|name| {
@@ -39,7 +44,7 @@ impl Journal {
                         .into_boxed_slice()
                 })
                 .collect(),
-            line: Vec::with_capacity(512),
+            line: Vec::with_capacity(WRITE_AT + 64 * 1024),
         })
     }
 
@@ -67,7 +72,6 @@ impl Journal {
 
     /// Append one event line (formatted in place: no allocation per event).
     fn event(&mut self, now: Nanos, kind: &str, packet: &Packet, extra: Extra) {
-        self.line.clear();
         self.line.extend_from_slice(b"{\"t\":");
         self.write_number(now);
         self.line.extend_from_slice(b",\"e\":\"");
@@ -99,11 +103,22 @@ impl Journal {
         self.line.extend_from_slice(b",\"body\":");
         self.line.extend_from_slice(packet.body.get().as_bytes());
         self.line.extend_from_slice(b"}\n");
+        if self.line.len() >= WRITE_AT {
+            self.write_out();
+        }
+    }
+
+    fn write_out(&mut self) {
         if let Some(out) = &mut self.out {
             // A failing disk must not stop the run; the journal just ends there.
             if out.write_all(&self.line).is_err() {
                 self.out = None;
             }
+        }
+        self.line.clear();
+        if self.line.capacity() > 4 * WRITE_AT {
+            // One huge body grew it; do not keep that for the rest of the run.
+            self.line.shrink_to(WRITE_AT + 64 * 1024);
         }
     }
 }
@@ -144,9 +159,7 @@ impl NetObserver for Journal {
 
 impl Drop for Journal {
     fn drop(&mut self) {
-        if let Some(out) = &mut self.out {
-            let _ = out.flush();
-        }
+        self.write_out();
     }
 }
 
