@@ -146,6 +146,36 @@ fn a_node_that_crashes_mid_run_is_reported_and_its_children_killed() {
 }
 
 #[test]
+fn with_log_stderr_a_crash_is_echoed_logged_and_reported_alike() {
+    // The piped stderr path: each line echoed as "<id> stderr: …", appended to the
+    // node's log, and the report's tail read back from that log.
+    let node = fixture("crash_mid_run.py");
+    let run = straum_cmd(&format!(
+        "test -w echo --bin {} --node-count 3 --time-limit 5 --rate 50 --log-stderr",
+        s(&node)
+    ));
+    assert_stopped_cleanly(&run, 5, 3);
+    let crashed = ["n0", "n1", "n2"]
+        .into_iter()
+        .find(|id| {
+            run.stderr.contains(&format!(
+                "{id} stderr: {id}: simulated crash after 20 echoes"
+            ))
+        })
+        .unwrap_or_else(|| panic!("no echoed crash line in\n{}", run.output()));
+    assert!(run
+        .stderr
+        .contains("exited with status 3 during the main phase"));
+    assert!(
+        run.stderr.contains("last stderr lines of"),
+        "{}",
+        run.output()
+    );
+    let log = std::fs::read_to_string(run.latest(&format!("node-logs/{crashed}.log"))).unwrap();
+    assert!(log.contains("simulated crash after 20 echoes"), "{log}");
+}
+
+#[test]
 fn a_garbage_line_is_reported_with_the_line() {
     assert_crash_report(
         "garbage_line.py",
