@@ -78,6 +78,9 @@ pub struct LeaseNode {
     /// The last held record read per lock, and when it was first seen.
     seen: BTreeMap<i64, (Value, Duration)>,
     calls: BTreeMap<u64, Call>,
+    /// The deliberately buggy variant: acts without checking the lease is still
+    /// valid, so an act that waited out a pause lands after the next holder's.
+    unchecked_acts: bool,
 }
 
 fn key(lock: i64) -> String {
@@ -98,6 +101,16 @@ fn unavailable(text: impl Into<String>) -> RpcError {
 }
 
 impl LeaseNode {
+    /// The deliberately buggy variant that writes every act to `fenced-store` without
+    /// checking its lease: under pauses it makes stale actions, which the simulator
+    /// must find.
+    pub fn unchecked() -> LeaseNode {
+        LeaseNode {
+            unchecked_acts: true,
+            ..LeaseNode::default()
+        }
+    }
+
     fn call(&mut self, ctx: &mut Context, dest: &str, body: Body, call: Call) {
         let msg_id = ctx.rpc(dest, body);
         self.calls.insert(msg_id, call);
@@ -243,7 +256,7 @@ impl Node for LeaseNode {
             }
             "act" => {
                 let (lock, token) = (int(&msg, "lock")?, int(&msg, "token")?);
-                if self.valid(lock, token, ctx.now()).is_none() {
+                if !self.unchecked_acts && self.valid(lock, token, ctx.now()).is_none() {
                     return Err(unavailable(format!(
                         "no valid lease on lock {lock} with token {token}"
                     )));

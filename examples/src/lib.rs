@@ -69,6 +69,12 @@ pub const NODES: &[Example] = &[
         factory: |_| Box::new(lease::LeaseNode::default()),
     },
     Example {
+        name: "lease-unchecked",
+        workload: "lease",
+        args: &[],
+        factory: |_| Box::new(lease::LeaseNode::unchecked()),
+    },
+    Example {
         name: "echo",
         workload: "echo",
         args: &[],

@@ -24,6 +24,30 @@ fn failing_seeds(stdout: &str) -> BTreeSet<u64> {
 }
 
 #[test]
+fn a_sweep_judges_the_network_too_so_unchecked_lease_acts_are_caught_as_stale_actions() {
+    // Stale actions are found only in the network journal (what fenced-store
+    // accepted), which a sweep's seeds keep on disk just for that analysis.
+    let flags = "sim -w lease --node-count 3 --nemesis pause --nemesis-interval 1 \
+                 --time-limit 20 --rate 20 --seeds 100";
+    let buggy = straum_cmd(&format!("{flags} --node lease-unchecked"));
+    assert_eq!(buggy.code, Some(1), "{}", buggy.output());
+    assert!(
+        !failing_seeds(&buggy.stdout).is_empty(),
+        "{}",
+        buggy.output()
+    );
+    assert!(
+        buggy
+            .stdout
+            .contains("fenced-store accepted a stale action"),
+        "{}",
+        buggy.output()
+    );
+    let correct = straum_cmd(&format!("{flags} --node lease"));
+    assert_eq!(correct.code, Some(0), "{}", correct.output());
+}
+
+#[test]
 fn broadcast_without_retries_is_caught_within_100_seeds_and_the_reproduce_line_replays_it() {
     let run = straum_cmd(&format!(
         "{BROADCAST} --node broadcast-no-retry --seeds 100"

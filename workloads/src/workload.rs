@@ -290,6 +290,12 @@ pub trait Workload: Send {
         Ok(())
     }
 
+    /// Whether [`Workload::analyze_network`] has anything to say, so that a run with
+    /// no journal on disk (a simulated seed) keeps one for it.
+    fn analyzes_network(&self) -> bool {
+        false
+    }
+
     /// An optional analysis of the network journal (events in journal order) next to
     /// the history, reported as its own checker named by the first element.
     fn analyze_network(

@@ -92,6 +92,25 @@ impl NetObserver for SharedDigest {
     }
 }
 
+/// Two observers of one network: the digest and a journal kept for the workload's
+/// network analysis.
+struct Both(Box<dyn NetObserver>, Box<dyn NetObserver>);
+
+impl NetObserver for Both {
+    fn sent(&mut self, now: u64, packet: &Packet, link_seq: u64, copy_of: Option<u64>) {
+        self.0.sent(now, packet, link_seq, copy_of);
+        self.1.sent(now, packet, link_seq, copy_of);
+    }
+    fn delivered(&mut self, now: u64, packet: &Packet) {
+        self.0.delivered(now, packet);
+        self.1.delivered(now, packet);
+    }
+    fn lost(&mut self, now: u64, packet: &Packet, fate: Fate) {
+        self.0.lost(now, packet, fate);
+        self.1.lost(now, packet, fate);
+    }
+}
+
 /// How to run a seed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunMode {
@@ -132,6 +151,7 @@ pub fn run_seed(
         hasher: Default::default(),
         trace: mode.trace.then(Vec::new),
     }));
+    let analyzes_network = workload.analyzes_network();
     let mut backend = SimBackend::new(config.node_ids.len(), seed, factory);
     let mut engine = Engine::new(
         &mut backend,
@@ -139,12 +159,33 @@ pub fn run_seed(
         workload.as_mut(),
         &mut history,
     );
-    match &run_dir {
-        Some(dir) => match Journal::create(&dir.file("net-journal.jsonl"), &config.node_ids) {
-            Ok(journal) => engine.observe_network(Box::new(journal)),
-            Err(e) => eprintln!("straum: cannot write the network journal: {e}"),
-        },
-        None => engine.observe_network(Box::new(SharedDigest(Rc::clone(&digest)))),
+    // A seed that keeps no run directory still needs a journal when the workload
+    // judges the network too (lease's stale actions): a temporary one, on disk.
+    let scratch = (run_dir.is_none() && analyzes_network)
+        .then(|| tempfile::NamedTempFile::new().ok())
+        .flatten();
+    let journal_path = match (&run_dir, &scratch) {
+        (Some(dir), _) => Some(dir.file("net-journal.jsonl")),
+        (None, Some(file)) => Some(file.path().to_path_buf()),
+        (None, None) => None,
+    };
+    let journal =
+        journal_path
+            .as_ref()
+            .and_then(|path| match Journal::create(path, &config.node_ids) {
+                Ok(journal) => Some(journal),
+                Err(e) => {
+                    eprintln!("straum: cannot write the network journal: {e}");
+                    None
+                }
+            });
+    let digest_observer = Box::new(SharedDigest(Rc::clone(&digest)));
+    match (journal, run_dir.is_some()) {
+        (Some(journal), true) => engine.observe_network(Box::new(journal)),
+        (Some(journal), false) => {
+            engine.observe_network(Box::new(Both(digest_observer, Box::new(journal))))
+        }
+        (None, _) => engine.observe_network(digest_observer),
     }
     let outcome = engine.run();
     let stopped = outcome.stopped.as_ref().map(|stop| match stop {
@@ -169,7 +210,17 @@ pub fn run_seed(
         Some(cause) => (Validity::Unknown, Some(cause.clone()), Some(cause.clone())),
         None => {
             let availability = config.availability;
-            let analysis = analyze(workload.as_ref(), &ops, &outcome.net, availability);
+            let mut analysis = analyze(workload.as_ref(), &ops, &outcome.net, availability);
+            let journal = journal_path
+                .as_ref()
+                .filter(|_| analyzes_network)
+                .and_then(|path| crate::journal::read(path, outcome.main_start).ok());
+            if let Some(mut events) = journal {
+                if let Some(extra) = workload.analyze_network(&ops, &mut events) {
+                    analysis.valid = Validity::combine([analysis.valid, extra.1.valid]);
+                    analysis.checkers.push(extra);
+                }
+            }
             let first = analysis
                 .checkers
                 .iter()

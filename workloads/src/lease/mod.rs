@@ -235,6 +235,10 @@ impl Workload for Lease {
         checker::check(history)
     }
 
+    fn analyzes_network(&self) -> bool {
+        true
+    }
+
     fn analyze_network(
         &self,
         history: &[Op],
