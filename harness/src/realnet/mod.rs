@@ -4,6 +4,7 @@
 //!
 //! - [`cluster`]: a bridge plus one network namespace, veth pair and private address
 //!   per node, torn down on [`cluster::Cluster::teardown`] or drop;
+//! - [`nft`]: a partition's grudge as nftables rules inside the namespaces;
 //! - [`preflight`]: the refusals (privileges, `ip`/`nft`, `tc netem`);
 //! - [`clean`]: `straum clean`, which removes what a killed straum left behind.
 //!
@@ -18,6 +19,7 @@
 
 pub mod clean;
 pub mod cluster;
+pub mod nft;
 pub mod preflight;
 
 use std::process::{Command, Stdio};
