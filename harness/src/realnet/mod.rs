@@ -19,6 +19,7 @@
 
 pub mod clean;
 pub mod cluster;
+pub mod hold;
 pub mod nft;
 pub mod preflight;
 
