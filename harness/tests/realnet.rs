@@ -538,5 +538,7 @@ fn latency_and_drop_on_real_links_are_refused_without_netem() {
             e.contains("latency and drop") && e.contains("sch_netem"),
             "{e}"
         );
+        // What tc said, quoted: the reason as the kernel gave it.
+        assert!(e.contains("(tc said: ") && e.len() < 1000, "{e}");
     }
 }

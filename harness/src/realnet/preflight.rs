@@ -96,11 +96,19 @@ pub fn require() -> Result<(), String> {
     }
 }
 
-/// Whether the kernel can do `tc netem`: tried for real, in a scratch namespace
-/// `straum-probe-<pid>` (deleted after; `straum clean` finds it if straum dies in
-/// between), by adding a netem qdisc to its loopback. `Err` when the probe itself
-/// could not run (no namespace, no `tc`).
+/// Whether the kernel can do `tc netem` (see [`probe_netem`]).
 pub fn netem_available() -> Result<bool, String> {
+    probe_netem().map(|refusal| refusal.is_none())
+}
+
+/// Try `tc netem` for real, in a scratch namespace `straum-probe-<pid>` (deleted
+/// after; `straum clean` finds it if straum dies in between), by adding a netem
+/// qdisc to its loopback: `None` when that works, else what `tc` said (abridged).
+/// `Err` when the probe itself could not run (no namespace, no `tc`).
+pub fn probe_netem() -> Result<Option<String>, String> {
+    if find_on_path("tc", &std::env::var_os("PATH").unwrap_or_default()).is_none() {
+        return Err("`tc` is not on PATH (Debian package iproute2)".into());
+    }
     let probe = format!("{}probe-{}", super::NETNS_PREFIX, std::process::id());
     super::run(Command::new("ip").args(["netns", "add", &probe]))?;
     let tried = Command::new("ip")
@@ -113,16 +121,16 @@ pub fn netem_available() -> Result<bool, String> {
     let tried = tried.map_err(|e| format!("could not run `tc` in {probe}: {e}"))?;
     deleted?;
     if tried.status.success() {
-        return Ok(true);
+        return Ok(None);
     }
     let stderr = super::quote_output(&tried.stderr);
-    if tried.status.code() == Some(255) && stderr.contains("exec of") {
-        // `ip netns exec` could not start tc at all.
+    if stderr.starts_with("exec of") {
+        // `ip netns exec` could not start tc at all (it says so, status 1).
         return Err(format!(
             "could not run `tc` (Debian package iproute2): {stderr}"
         ));
     }
-    Ok(false)
+    Ok(Some(stderr))
 }
 
 /// Refuse the faults among `faults` (nemesis names) that real links cannot do here:
@@ -137,9 +145,9 @@ pub fn refuse_link_faults(faults: &[&str]) -> Result<(), String> {
     if asked.is_empty() {
         return Ok(());
     }
-    match netem_available() {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(netem_refusal(&asked)),
+    match probe_netem() {
+        Ok(None) => Ok(()),
+        Ok(Some(tc_said)) => Err(format!("{} (tc said: {tc_said})", netem_refusal(&asked))),
         Err(e) => Err(format!(
             "{} (and the probe for netem failed: {e})",
             netem_refusal(&asked)
