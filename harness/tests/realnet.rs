@@ -4,7 +4,8 @@
 //! separately, for Mode A's `majority` and `one-way` shapes and a hand-made
 //! one-way cut; clearing heals; teardown leaves nothing named like straum's; a
 //! SIGKILLed straum's leftovers (namespaces, links, processes inside) are removed by
-//! `straum clean`; SIGTERM tears down; link faults are refused without netem.
+//! `straum clean`, after which a live cluster's teardown still succeeds; SIGTERM
+//! tears down; link faults are refused without netem.
 //!
 //! Without root (CAP_NET_ADMIN, CAP_SYS_ADMIN), `ip`, `nft` or python3 the tests
 //! are skipped with a note, except under CI (`CI` set), where they fail.
@@ -541,4 +542,27 @@ fn latency_and_drop_on_real_links_are_refused_without_netem() {
         // What tc said, quoted: the reason as the kernel gave it.
         assert!(e.contains("(tc said: ") && e.len() < 1000, "{e}");
     }
+}
+
+#[test]
+fn teardown_after_straum_clean_removed_everything_succeeds() {
+    let Some(_serial) = realnet_or_skip() else {
+        return;
+    };
+    let _guard = CleanOnDrop;
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "straum objects before the test"
+    );
+    let mut cluster = Cluster::create(&run_name("cleaned"), &["a", "b"]).unwrap();
+    let cleaned = clean::clean();
+    assert!(cleaned.errors.is_empty(), "{:?}", cleaned.errors);
+    assert_eq!(
+        (cleaned.netns.len(), cleaned.links.len()),
+        (2, 3),
+        "{cleaned:?}"
+    );
+    assert_eq!(leftovers(), Vec::<String>::new());
+    cluster.teardown().unwrap();
 }

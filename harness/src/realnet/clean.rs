@@ -77,12 +77,7 @@ pub fn kill_processes_in(ns: &str) -> Vec<u32> {
     let Ok(out) = run(Command::new("ip").args(["netns", "pids", ns])) else {
         return Vec::new();
     };
-    let me = std::process::id();
-    let pids: Vec<u32> = String::from_utf8_lossy(&out)
-        .lines()
-        .filter_map(|l| l.trim().parse::<u32>().ok())
-        .filter(|&pid| pid > 1 && pid != me && pid <= i32::MAX as u32)
-        .collect();
+    let pids = parse_pids(&out, std::process::id());
     for &pid in &pids {
         // SAFETY: kill(2) with a positive pid signals that one process only.
         unsafe {
@@ -90,6 +85,16 @@ pub fn kill_processes_in(ns: &str) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// The pids in `ip netns pids` output `out`, one a line: lines that are not a pid,
+/// pid 0 and 1, pids beyond `pid_t`, and `me` are left out.
+fn parse_pids(out: &[u8], me: u32) -> Vec<u32> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .filter(|&pid| pid > 1 && pid != me && pid <= i32::MAX as u32)
+        .collect()
 }
 
 /// `straum clean`: remove, print what was removed; exit 0, or 1 when something
@@ -116,4 +121,16 @@ pub fn run_command(_args: &CleanArgs) -> i32 {
         eprintln!("straum clean: {e}");
     }
     i32::from(!cleaned.errors.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plausible_pids_of_others_are_killed() {
+        let out = b"42\n1\n0\n-5\n7 8\nabc\n4294967295\n2147483648\n 99 \n\xff\n77\n";
+        assert_eq!(parse_pids(out, 77), vec![42, 99]);
+        assert!(parse_pids(b"", 1).is_empty());
+    }
 }

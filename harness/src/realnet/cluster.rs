@@ -70,32 +70,8 @@ impl Cluster {
     /// clean`), or when no free /24 is left in 10.200.0.0/16. Whatever was made
     /// before an error is removed again.
     pub fn create(run_name: &str, node_ids: &[impl AsRef<str>]) -> Result<Cluster, String> {
+        let planned = plan(run_name, node_ids)?;
         super::preflight::require()?;
-        let run_part = sanitize(run_name, MAX_RUN_CHARS);
-        if run_part.is_empty() {
-            return Err(format!("run name {run_name:?} has no usable characters"));
-        }
-        if node_ids.is_empty() || node_ids.len() > MAX_NODES {
-            return Err(format!(
-                "a real-network cluster has 1 to {MAX_NODES} nodes, not {}",
-                node_ids.len()
-            ));
-        }
-        let mut netns_seen = HashSet::new();
-        let mut planned = Vec::with_capacity(node_ids.len());
-        for id in node_ids {
-            let id = id.as_ref();
-            let node_part = sanitize(id, MAX_NODE_CHARS);
-            if node_part.is_empty() {
-                return Err(format!("node id {id:?} has no usable characters"));
-            }
-            let netns = format!("{NETNS_PREFIX}{run_part}-{node_part}");
-            if !netns_seen.insert(netns.clone()) {
-                return Err(format!("node ids give the namespace {netns} twice"));
-            }
-            planned.push((id.to_string(), netns));
-        }
-
         let _lock = Lock::take()?;
         let existing_netns: HashSet<String> = netns_names()?.into_iter().collect();
         if let Some((_, ns)) = planned.iter().find(|(_, ns)| existing_netns.contains(ns)) {
@@ -311,6 +287,36 @@ impl Drop for Cluster {
     }
 }
 
+/// The (node id, namespace name) of each node, checking what can be checked without
+/// touching the system: usable names, 1 to [`MAX_NODES`] nodes, no namespace twice.
+fn plan(run_name: &str, node_ids: &[impl AsRef<str>]) -> Result<Vec<(String, String)>, String> {
+    let run_part = sanitize(run_name, MAX_RUN_CHARS);
+    if run_part.is_empty() {
+        return Err(format!("run name {run_name:?} has no usable characters"));
+    }
+    if node_ids.is_empty() || node_ids.len() > MAX_NODES {
+        return Err(format!(
+            "a real-network cluster has 1 to {MAX_NODES} nodes, not {}",
+            node_ids.len()
+        ));
+    }
+    let mut netns_seen = HashSet::new();
+    let mut planned = Vec::with_capacity(node_ids.len());
+    for id in node_ids {
+        let id = id.as_ref();
+        let node_part = sanitize(id, MAX_NODE_CHARS);
+        if node_part.is_empty() {
+            return Err(format!("node id {id:?} has no usable characters"));
+        }
+        let netns = format!("{NETNS_PREFIX}{run_part}-{node_part}");
+        if !netns_seen.insert(netns.clone()) {
+            return Err(format!("node ids give the namespace {netns} twice"));
+        }
+        planned.push((id.to_string(), netns));
+    }
+    Ok(planned)
+}
+
 /// Run `ip` with `args`.
 fn ip(args: &[&str]) -> Result<Vec<u8>, String> {
     run(Command::new("ip").args(args))
@@ -436,6 +442,25 @@ mod tests {
         let longest = format!("{LINK_PREFIX}{tag}-h{}", MAX_NODES - 1);
         assert!(longest.len() <= 15, "{longest}");
         assert!(super::super::is_straum_link(&longest));
+    }
+
+    #[test]
+    fn bad_node_lists_are_refused_before_anything_is_made() {
+        let ok = plan("2026-12-02 21:00", &["n1", "n2"]).unwrap();
+        assert_eq!(
+            ok[1],
+            ("n2".to_string(), "straum-2026-12-02-21-00-n2".to_string())
+        );
+        assert!(plan("r", &[] as &[&str])
+            .unwrap_err()
+            .contains("1 to 250 nodes"));
+        let many: Vec<String> = (0..=MAX_NODES).map(|i| format!("n{i}")).collect();
+        assert!(plan("r", &many).is_err());
+        assert!(plan("r", &many[..MAX_NODES]).is_ok());
+        assert!(plan("::", &["n1"]).unwrap_err().contains("run name"));
+        assert!(plan("r", &["n1", "ü"]).unwrap_err().contains("node id"));
+        // Distinct ids that sanitize to the same namespace.
+        assert!(plan("r", &["n 1", "n:1"]).unwrap_err().contains("twice"));
     }
 
     #[test]
