@@ -5,7 +5,8 @@
 //! one-way cut; clearing heals; teardown leaves nothing named like straum's; a
 //! SIGKILLed straum's leftovers (namespaces, links, processes inside) are removed by
 //! `straum clean`, after which a live cluster's teardown still succeeds; SIGTERM
-//! tears down; link faults are refused without netem.
+//! tears down; a create failing halfway removes what it made; link faults are
+//! refused without netem.
 //!
 //! Without root (CAP_NET_ADMIN, CAP_SYS_ADMIN), `ip`, `nft` or python3 the tests
 //! are skipped with a note, except under CI (`CI` set), where they fail.
@@ -565,4 +566,39 @@ fn teardown_after_straum_clean_removed_everything_succeeds() {
     );
     assert_eq!(leftovers(), Vec::<String>::new());
     cluster.teardown().unwrap();
+}
+
+#[test]
+fn a_create_that_fails_halfway_removes_what_it_made() {
+    let Some(_serial) = realnet_or_skip() else {
+        return;
+    };
+    let _guard = CleanOnDrop;
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "straum objects before the test"
+    );
+    let run = run_name("halfway");
+    // The tag comes from the run name: learn it, then block the second veth's name.
+    let (bridge, veth) = {
+        let probe = Cluster::create(&run, &["n1", "n2", "n3"]).unwrap();
+        (
+            probe.bridge().to_string(),
+            probe.nodes()[1].host_veth.clone(),
+        )
+    };
+    let blocker = Command::new("ip")
+        .args(["link", "add", &veth, "type", "bridge"])
+        .status()
+        .unwrap();
+    assert!(blocker.success());
+    let err = Cluster::create(&run, &["n1", "n2", "n3"]).unwrap_err();
+    assert!(err.contains(&veth), "{err}");
+    // Only the blocker is left: no namespace, no bridge, no other veth.
+    assert_eq!(
+        leftovers(),
+        vec![format!("link {veth}")],
+        "bridge was {bridge}"
+    );
 }
