@@ -42,6 +42,11 @@ pub enum Command {
     Sim(Box<crate::sim::command::SimArgs>),
     /// Combine the summaries of several `straum sim` shards.
     SimMerge(crate::sim::command::SimMergeArgs),
+    /// Remove the network namespaces and links a killed straum left behind.
+    Clean(crate::realnet::clean::CleanArgs),
+    /// Create a real-network cluster and hold it until SIGINT/SIGTERM (for tests).
+    #[command(hide = true)]
+    RealnetHold(crate::realnet::hold::HoldArgs),
 }
 
 /// Flags of `straum analyze`.

@@ -32,6 +32,7 @@ pub mod nodes;
 pub mod orphans;
 pub mod process;
 pub mod progress;
+pub mod realnet;
 pub mod recorder;
 pub mod render;
 pub mod report;

@@ -53,6 +53,8 @@ fn main() {
             straum::sim::command::run(*args, command_line)
         }
         Command::SimMerge(args) => straum::sim::command::merge(&args),
+        Command::Clean(args) => straum::realnet::clean::run_command(&args),
+        Command::RealnetHold(args) => straum::realnet::hold::run_command(&args),
     };
     std::process::exit(code);
 }
