@@ -24,39 +24,16 @@ use straum::process::{ProcessBackend, SpawnSpec};
 use straum::recorder::HistoryRecorder;
 use straum_workloads::WorkloadOptions;
 
+mod support;
+use support::cpu_seconds;
+
 struct Sample {
     messages_per_sec: f64,
     cpu_us_per_message: f64,
 }
 
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(usage.ru_utime) + t(usage.ru_stime)
-}
-
 fn flood_bin() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-q",
-            "--release",
-            "-p",
-            "straum-examples",
-            "--bin",
-            "flood",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo build");
-    assert!(status.success());
-    // Beside the straum binary, wherever CARGO_TARGET_DIR puts it.
-    Path::new(env!("CARGO_BIN_EXE_straum"))
-        .parent()
-        .unwrap()
-        .join("flood")
+    support::build_example("flood")
 }
 
 fn node_ids(n: usize) -> Vec<String> {

@@ -25,6 +25,9 @@ use straum::progress::{Progress, ProgressSink};
 use straum::recorder::HistoryRecorder;
 use straum_workloads::WorkloadOptions;
 
+mod support;
+use support::build_example;
+
 const SECOND: u64 = 1_000_000_000;
 
 // The allocator the straum binary uses, so the hot path is measured as it runs.
@@ -128,10 +131,7 @@ fn run_child(kind: &str, nodes: usize, echo: &Path) -> Result<Sample, String> {
 
 /// Peak RSS of this process in MB.
 fn peak_rss_mb() -> f64 {
-    // SAFETY: getrusage fills the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0
+    support::usage(libc::RUSAGE_SELF).ru_maxrss as f64 / 1024.0
 }
 
 fn threads_now() -> usize {
@@ -253,9 +253,7 @@ fn broadcast_thousand() {
         .status()
         .expect("straum test");
     let wall = started.elapsed().as_secs_f64();
-    // SAFETY: getrusage fills the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let usage = support::usage(libc::RUSAGE_CHILDREN);
     let results: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(store.path().join("broadcast/latest/results.json"))
             .expect("results.json"),
@@ -281,26 +279,6 @@ fn broadcast_thousand() {
 
 fn build_echo() -> PathBuf {
     build_example("echo")
-}
-
-fn build_example(name: &str) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-q",
-            "--release",
-            "-p",
-            "straum-examples",
-            "--bin",
-            name,
-        ])
-        .status()
-        .expect("cargo build");
-    assert!(status.success());
-    Path::new(env!("CARGO_BIN_EXE_straum"))
-        .parent()
-        .unwrap()
-        .join(name)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
