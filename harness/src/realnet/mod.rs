@@ -6,7 +6,8 @@
 //!   per node, torn down on [`cluster::Cluster::teardown`] or drop;
 //! - [`nft`]: a partition's grudge as nftables rules inside the namespaces;
 //! - [`preflight`]: the refusals (privileges, `ip`/`nft`, `tc netem`);
-//! - [`clean`]: `straum clean`, which removes what a killed straum left behind.
+//! - [`clean`]: `straum clean`, which removes what a killed straum left behind;
+//! - [`adapter`]: the client-adapter protocol (requests, replies, completions).
 //!
 //! Every object straum creates carries a prefix so that [`clean`] can find it:
 //! namespaces are `straum-<run>-<node>` ([`NETNS_PREFIX`]), links (the bridge
@@ -17,6 +18,7 @@
 //! linked: their output is treated as hostile input, parsed strictly and quoted
 //! abridged in errors.
 
+pub mod adapter;
 pub mod clean;
 pub mod cluster;
 pub mod hold;
