@@ -30,7 +30,7 @@ mod limits;
 mod lines;
 mod poller;
 mod spawn;
-mod stderr;
+pub(crate) mod stderr;
 mod stdin;
 
 pub use limits::ensure_room_for;

@@ -213,21 +213,7 @@ impl Cluster {
     /// `/etc/netns/NS` files, needs no unsafe code, and costs one exec.
     /// Panics when there is no node `i`.
     pub fn exec_in(&self, i: usize, cmd: &Command) -> Command {
-        let mut wrapped = Command::new("ip");
-        wrapped
-            .args(["netns", "exec", &self.nodes[i].netns])
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        for (key, value) in cmd.get_envs() {
-            match value {
-                Some(value) => wrapped.env(key, value),
-                None => wrapped.env_remove(key),
-            };
-        }
-        if let Some(dir) = cmd.get_current_dir() {
-            wrapped.current_dir(dir);
-        }
-        wrapped
+        exec_in_netns(&self.nodes[i].netns, cmd)
     }
 
     /// Remove everything: kill what still runs in the namespaces, delete the veths,
@@ -285,6 +271,26 @@ impl Drop for Cluster {
             );
         }
     }
+}
+
+/// `cmd` made to run inside the namespace `netns`, as [`Cluster::exec_in`] (for
+/// holders of a namespace's name that do not hold the [`Cluster`]).
+pub fn exec_in_netns(netns: &str, cmd: &Command) -> Command {
+    let mut wrapped = Command::new("ip");
+    wrapped
+        .args(["netns", "exec", netns])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
 }
 
 /// The (node id, namespace name) of each node, checking what can be checked without

@@ -7,7 +7,8 @@
 //! - [`nft`]: a partition's grudge as nftables rules inside the namespaces;
 //! - [`preflight`]: the refusals (privileges, `ip`/`nft`, `tc netem`);
 //! - [`clean`]: `straum clean`, which removes what a killed straum left behind;
-//! - [`adapter`]: the client-adapter protocol (requests, replies, completions).
+//! - [`adapter`]: the client-adapter protocol (requests, replies, completions);
+//! - [`db`]: the system under test's processes, one per node, inside the namespaces.
 //!
 //! Every object straum creates carries a prefix so that [`clean`] can find it:
 //! namespaces are `straum-<run>-<node>` ([`NETNS_PREFIX`]), links (the bridge
@@ -21,6 +22,7 @@
 pub mod adapter;
 pub mod clean;
 pub mod cluster;
+pub mod db;
 pub mod hold;
 pub mod nft;
 pub mod preflight;
