@@ -3,6 +3,9 @@
 //! processes on wall-clock time are one implementation ([`crate::process`]); an
 //! in-process simulator on virtual time can be another without touching the core.
 
+use straum_workloads::Invocation;
+
+use crate::realnet::adapter::Reply;
 use crate::wire::{Envelope, LineError};
 
 /// Nanoseconds since the backend started.
@@ -49,6 +52,17 @@ pub enum BackendEvent {
         generation: Generation,
         /// Its exit status, in words.
         status: String,
+    },
+    /// A backend that performs operations itself ([`Backend::performs_operations`])
+    /// finished one, or could not: `Err` says why (a client that printed something
+    /// unusable, or could not be started), and stops the run.
+    Performed {
+        /// The worker whose operation it was.
+        worker: usize,
+        /// The operation's number, as given to [`Backend::perform`].
+        op: u64,
+        /// What the client answered.
+        reply: Result<Reply, String>,
     },
     /// The user asked the harness to stop (SIGINT or SIGTERM).
     Interrupted {
@@ -115,4 +129,29 @@ pub trait Backend {
     /// How long the current write to a node's stdin has been blocked, if one is: a
     /// node that stopped reading shows a long one.
     fn write_blocked_for(&self, node: NodeIndex) -> Option<Nanos>;
+
+    /// Whether this backend performs client operations itself (Mode B: client
+    /// adapters talking to a real system) rather than hosting Maelstrom nodes. The
+    /// core then skips init and setup, hands each invocation to [`Backend::perform`]
+    /// and takes its completion from [`BackendEvent::Performed`]; no messages pass
+    /// through the network model.
+    fn performs_operations(&self) -> bool {
+        false
+    }
+
+    /// Start operation number `op` of `worker` against `node`; the outcome arrives as
+    /// [`BackendEvent::Performed`] (also when the client cannot be started).
+    fn perform(&mut self, _worker: usize, _op: u64, _node: NodeIndex, _invocation: &Invocation) {
+        unreachable!("only backends that perform operations are asked to")
+    }
+
+    /// The worker's operation ended indeterminate: its client is thrown away and the
+    /// next operation gets a fresh one (as Jepsen's clients are reopened).
+    fn retire_client(&mut self, _worker: usize) {}
+
+    /// Make a partition's grudge (`cut[dest * n + src]`: dest drops from src) real;
+    /// `None` heals. Backends whose network is the core's model need not do anything.
+    fn set_grudge(&mut self, _cut: Option<&[bool]>) -> Result<(), String> {
+        Ok(())
+    }
 }

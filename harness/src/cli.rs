@@ -218,6 +218,9 @@ pub struct TestArgs {
     /// Longest accepted node output line, in bytes.
     #[arg(long, default_value = "16777216", value_name = "BYTES")]
     pub max_line_bytes: usize,
+    /// Mode B: real services on a real network.
+    #[command(flatten)]
+    pub real: crate::realnet::options::RealNetArgs,
     /// Arguments passed to every node (put them after `--`).
     #[arg(
         trailing_var_arg = true,
@@ -233,6 +236,7 @@ impl TestArgs {
         let mut errors = Vec::new();
         let bin = match &self.bin {
             Some(bin) => bin.clone(),
+            None if self.real.net == "real" => PathBuf::new(),
             None => {
                 errors.push("Expected a --bin PATH_TO_BINARY to test".to_string());
                 PathBuf::new()
@@ -347,6 +351,9 @@ impl TestArgs {
                 errors.push(format!("{flag} must be a probability in [0, 1], got {p}"));
             }
         }
+        let real = self
+            .real
+            .validate(self.bin.is_some(), &faults, self.latency, &mut errors);
         let options = straum_workloads::WorkloadOptions {
             node_count: node_ids.len(),
             concurrency,
@@ -412,6 +419,7 @@ impl TestArgs {
             max_txn_length: self.max_txn_length,
             consistency_models: self.consistency_models,
             topology: self.topology.clone(),
+            real,
             command_line,
         })
     }

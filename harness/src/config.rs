@@ -76,6 +76,8 @@ pub struct TestConfig {
     pub max_txn_length: usize,
     /// `--consistency-models` as given.
     pub consistency_models: Option<String>,
+    /// Mode B's settings (`--net real`); `None` for Mode A.
+    pub real: Option<crate::realnet::options::RealNetConfig>,
     /// The command line as typed, for the reproduce line.
     pub command_line: Vec<String>,
 }

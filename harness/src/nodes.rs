@@ -101,6 +101,14 @@ impl NodeStates {
         self.reinitialising += usize::from(state.reinit.replace(reinit).is_none());
     }
 
+    /// A killed node runs again as `generation` and needs no re-initialisation (a
+    /// real system's process, Mode B).
+    pub fn restarted_ready(&mut self, node: NodeIndex, generation: Generation) {
+        let state = &mut self.nodes[node];
+        state.generation = generation;
+        state.down = false;
+    }
+
     /// The node was paused or resumed.
     pub fn set_paused(&mut self, node: NodeIndex, paused: bool) {
         self.nodes[node].paused = paused;

@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::Instant;
 
-use straum_workloads::quote::abridge_strings;
+use straum_workloads::quote::{abridge_strings, abridge_to};
 use straum_workloads::Op;
 
 use crate::backend::Backend;
@@ -15,6 +15,10 @@ use crate::engine::{Engine, Stop};
 use crate::finish::{finish, Outputs, RunRecord};
 use crate::journal::{self, Journal};
 use crate::process::{resolve_bin, ProcessBackend, SpawnSpec};
+use crate::realnet::backend::{RealBackend, RealSpec, StartError};
+use crate::realnet::clients::ClientSpec;
+use crate::realnet::db::DbSpec;
+use crate::realnet::options::RealNetConfig;
 use crate::recorder::HistoryRecorder;
 use crate::seed::random_seed;
 use crate::store::RunDir;
@@ -40,11 +44,20 @@ pub fn run_tests(config: &TestConfig) -> i32 {
 pub fn run_test(config: &TestConfig) -> i32 {
     let seed = config.seed.unwrap_or_else(random_seed);
     let reproduce = reproduce_command(&config.command_line, seed);
-    let bin = match resolve_bin(&config.bin) {
-        Ok(bin) => bin,
-        Err(e) => {
+    let bin = if config.real.is_some() {
+        // Refuse at once, before anything is made, when Mode B cannot run here.
+        if let Err(e) = crate::realnet::preflight::require() {
             eprintln!("straum: {e}");
             return EXIT_BAD_ARGUMENTS;
+        }
+        std::path::PathBuf::new()
+    } else {
+        match resolve_bin(&config.bin) {
+            Ok(bin) => bin,
+            Err(e) => {
+                eprintln!("straum: {e}");
+                return EXIT_BAD_ARGUMENTS;
+            }
         }
     };
     let options = config.workload_options();
@@ -77,12 +90,15 @@ pub fn run_test(config: &TestConfig) -> i32 {
             return EXIT_CRASHED;
         }
     };
+    let system = match &config.real {
+        Some(real) => format!("--net real: {}", abridge_to(&real.db_start, 60)),
+        None => bin.display().to_string(),
+    };
     let banner = format!(
-        "straum: {} on {} node{} ({}), {} clients, {} s at {}/s, seed {seed}",
+        "straum: {} on {} node{} ({system}), {} clients, {} s at {}/s, seed {seed}",
         config.workload,
         config.node_ids.len(),
         if config.node_ids.len() == 1 { "" } else { "s" },
-        bin.display(),
         config.concurrency,
         config.time_limit_secs,
         config.rate,
@@ -103,13 +119,34 @@ pub fn run_test(config: &TestConfig) -> i32 {
             return EXIT_CRASHED;
         }
     };
-    let mut history = match HistoryRecorder::create(&run_dir.file("history.jsonl")) {
+    let history = match HistoryRecorder::create(&run_dir.file("history.jsonl")) {
         Ok(history) => history,
         Err(e) => {
             eprintln!("straum: cannot write the history: {e}");
             return EXIT_CRASHED;
         }
     };
+    let run = RunParts {
+        config,
+        run_dir: &run_dir,
+        seed,
+        reproduce,
+        started,
+    };
+    if let Some(real) = &config.real {
+        let spec = real_spec(config, real, &run_dir, seed);
+        return match RealBackend::start(&spec) {
+            Ok(mut backend) => run.drive(&mut backend, workload.as_mut(), history),
+            Err(StartError::Interrupted) => {
+                eprintln!("straum: interrupted while starting the cluster; it was removed");
+                EXIT_INTERRUPTED
+            }
+            Err(StartError::Failed(e)) => {
+                eprintln!("straum: {e}");
+                EXIT_CRASHED
+            }
+        };
+    }
     let spec = SpawnSpec {
         bin: bin.clone(),
         args: config.node_args.clone(),
@@ -141,62 +178,116 @@ pub fn run_test(config: &TestConfig) -> i32 {
             return EXIT_CRASHED;
         }
     };
-    let settings = config.engine_settings(seed);
-    let journal_path = run_dir.file("net-journal.jsonl");
-    let mut engine = Engine::new(&mut backend, settings, workload.as_mut(), &mut history);
-    engine.show_progress(crate::progress::for_stderr());
-    match Journal::create(&journal_path, &config.node_ids) {
-        Ok(journal) => engine.observe_network(Box::new(journal)),
-        Err(e) => eprintln!("straum: cannot write the network journal: {e}"),
+    run.drive(&mut backend, workload.as_mut(), history)
+}
+
+/// Mode B's start-up settings for one run.
+fn real_spec(config: &TestConfig, real: &RealNetConfig, run_dir: &RunDir, seed: u64) -> RealSpec {
+    let absolute =
+        |name: &str| std::path::absolute(run_dir.file(name)).unwrap_or(run_dir.file(name));
+    RealSpec {
+        // Short and unique: namespaces are `straum-<run>-<node>`.
+        run_name: format!("{:x}{:04x}", std::process::id(), seed & 0xffff),
+        node_ids: config.node_ids.clone(),
+        db: DbSpec {
+            start: real.db_start.clone(),
+            ready: real.db_ready.clone(),
+            stop: real.db_stop.clone(),
+            ready_timeout: real.ready_timeout,
+            client_port: real.port,
+            peer_port: real.peer_port,
+            log_dir: absolute("node-logs"),
+            data_dir: absolute("node-data"),
+        },
+        client: ClientSpec {
+            command: real.client.clone(),
+            log_dir: absolute("node-logs"),
+        },
+        workers: config.concurrency,
     }
-    let outcome = engine.run();
-    let stopped = outcome
-        .stopped
-        .as_ref()
-        .map(|stop| describe_stop(stop, &backend, config));
-    backend.stop_all();
-    for (node, &count) in outcome.skipped_lines.iter().enumerate() {
-        if count > 0 {
-            eprintln!(
-                "straum: skipped {count} unusable output line{} from {} (--bad-lines skip)",
-                if count == 1 { "" } else { "s" },
-                config.node_ids[node]
-            );
+}
+
+/// What a run needs once its backend is up.
+struct RunParts<'a> {
+    config: &'a TestConfig,
+    run_dir: &'a RunDir,
+    seed: u64,
+    reproduce: String,
+    started: Instant,
+}
+
+impl RunParts<'_> {
+    /// Run the core over `backend`, stop it, and write and report the results.
+    fn drive<B: Backend>(
+        self,
+        backend: &mut B,
+        workload: &mut dyn straum_workloads::Workload,
+        mut history: HistoryRecorder,
+    ) -> i32 {
+        let RunParts {
+            config,
+            run_dir,
+            seed,
+            reproduce,
+            started,
+        } = self;
+        let settings = config.engine_settings(seed);
+        let journal_path = run_dir.file("net-journal.jsonl");
+        let mut engine = Engine::new(backend, settings, workload, &mut history);
+        engine.show_progress(crate::progress::for_stderr());
+        match Journal::create(&journal_path, &config.node_ids) {
+            Ok(journal) => engine.observe_network(Box::new(journal)),
+            Err(e) => eprintln!("straum: cannot write the network journal: {e}"),
         }
-    }
-    let ops = history.finish();
-    write_history_text(&run_dir, &ops);
-    let record = config.record(
-        seed,
-        reproduce.clone(),
-        outcome.main_start,
-        started.elapsed().as_secs_f64(),
-        stopped.clone(),
-        matches!(outcome.stopped, Some(Stop::Interrupted(_))),
-    );
-    if let Err(e) = record.save(&run_dir) {
-        eprintln!("straum: could not write test.json: {e}");
-    }
-    if let Some(paragraph) = &stopped {
-        eprintln!("\nstraum: {paragraph}");
-        eprintln!(
-            "straum: the history recorded so far ({} ops) is in {}",
-            ops.len(),
-            run_dir.file("history.jsonl").display()
+        let outcome = engine.run();
+        let stopped = outcome
+            .stopped
+            .as_ref()
+            .map(|stop| describe_stop(stop, backend, config));
+        backend.stop_all();
+        for (node, &count) in outcome.skipped_lines.iter().enumerate() {
+            if count > 0 {
+                eprintln!(
+                    "straum: skipped {count} unusable output line{} from {} (--bad-lines skip)",
+                    if count == 1 { "" } else { "s" },
+                    config.node_ids[node]
+                );
+            }
+        }
+        let ops = history.finish();
+        write_history_text(run_dir, &ops);
+        let record = config.record(
+            seed,
+            reproduce.clone(),
+            outcome.main_start,
+            started.elapsed().as_secs_f64(),
+            stopped.clone(),
+            matches!(outcome.stopped, Some(Stop::Interrupted(_))),
         );
-        eprintln!("straum: reproduce with: {reproduce}");
+        if let Err(e) = record.save(run_dir) {
+            eprintln!("straum: could not write test.json: {e}");
+        }
+        if let Some(paragraph) = &stopped {
+            eprintln!("\nstraum: {paragraph}");
+            eprintln!(
+                "straum: the history recorded so far ({} ops) is in {}",
+                ops.len(),
+                run_dir.file("history.jsonl").display()
+            );
+            eprintln!("straum: reproduce with: {reproduce}");
+        }
+        let outputs = Outputs {
+            junit: config.junit.clone(),
+            json: config.json,
+            analyze_stopped_runs: false,
+            quiet: false,
+        };
+        let exit = finish(run_dir, &record, &ops, &outcome.net, &outputs);
+        if let Err(e) = run_dir.mark_latest() {
+            eprintln!("straum: could not update the store's latest links: {e}");
+        }
+        exit
     }
-    let outputs = Outputs {
-        junit: config.junit.clone(),
-        json: config.json,
-        analyze_stopped_runs: false,
-        quiet: false,
-    };
-    let exit = finish(&run_dir, &record, &ops, &outcome.net, &outputs);
-    if let Err(e) = run_dir.mark_latest() {
-        eprintln!("straum: could not update the store's latest links: {e}");
-    }
-    exit
 }
 
 /// `straum analyze`: check a stored run again (even one that stopped early) and
@@ -241,7 +332,7 @@ pub fn analyze_stored(args: &AnalyzeArgs) -> i32 {
 
 /// One paragraph naming the node, the cause, the offending line and the node's last
 /// stderr lines.
-fn describe_stop(stop: &Stop, backend: &ProcessBackend, config: &TestConfig) -> String {
+fn describe_stop(stop: &Stop, backend: &impl Backend, config: &TestConfig) -> String {
     let failure = match stop {
         Stop::Interrupted(signal) => {
             return format!("interrupted by {signal}; every node was stopped")

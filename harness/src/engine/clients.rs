@@ -70,7 +70,6 @@ impl<'a, B: Backend> Engine<'a, B> {
 
     pub(super) fn invoke(&mut self, worker: usize, invocation: Invocation, now: Nanos) {
         self.next_worker = (worker + 1) % self.workers.len();
-        let client = self.client_of(worker);
         let w = &self.workers[worker];
         self.counts.invoked += 1;
         self.history.record(OpRecord {
@@ -84,12 +83,61 @@ impl<'a, B: Backend> Engine<'a, B> {
             final_read: invocation.final_read,
             node: Some(self.settings.node_ids[w.node].clone()),
         });
+        if self.backend.performs_operations() {
+            self.perform(worker, invocation, now);
+            return;
+        }
+        let client = self.client_of(worker);
         let step = self.workload.invoke(client_id(client), &invocation);
         self.workers[worker].pending = Some(Pending {
             msg_id: 0,
             invocation,
         });
         self.take_step(worker, step, now);
+    }
+
+    /// Mode B: the backend's client performs the whole operation; it is numbered like
+    /// a request so that its timeout and its outcome find it.
+    fn perform(&mut self, worker: usize, invocation: Invocation, now: Nanos) {
+        let w = &mut self.workers[worker];
+        let op = w.next_msg_id;
+        w.next_msg_id += 1;
+        let node = w.node;
+        self.backend.perform(worker, op, node, &invocation);
+        self.workers[worker].pending = Some(Pending {
+            msg_id: op,
+            invocation,
+        });
+        self.timeouts
+            .push(Reverse((now + self.settings.rpc_timeout, worker, op)));
+    }
+
+    /// Mode B: a client's answer to operation `op` of `worker`.
+    pub(super) fn on_performed(
+        &mut self,
+        worker: usize,
+        op: u64,
+        reply: Result<crate::realnet::adapter::Reply, String>,
+        now: Nanos,
+    ) -> Result<(), Stop> {
+        let Some(pending) = &self.workers[worker].pending else {
+            return Ok(());
+        };
+        if pending.msg_id != op {
+            return Ok(()); // a late answer to an operation that already timed out
+        }
+        match reply {
+            Ok(reply) => {
+                let completion = crate::realnet::adapter::completion(&pending.invocation, reply);
+                self.complete(worker, completion, now);
+                Ok(())
+            }
+            Err(cause) => Err(Stop::Failed(Failure {
+                node: None,
+                cause,
+                line: None,
+            })),
+        }
     }
 
     /// Carry out what the workload said to do next for a worker's operation.
@@ -162,7 +210,9 @@ impl<'a, B: Backend> Engine<'a, B> {
         });
         if completion.kind == OpType::Info {
             w.process += concurrency;
-            if !reusable {
+            if self.backend.performs_operations() {
+                self.backend.retire_client(worker);
+            } else if !reusable {
                 if let Some(Addr::Client(k)) = w.client.take() {
                     self.owners[k as usize] = ClientOwner::Retired;
                     self.workload.client_closed(k as u64);

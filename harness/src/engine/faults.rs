@@ -8,6 +8,7 @@ impl<'a, B: Backend> Engine<'a, B> {
     /// Fire the nemesis's due starts and stops (or, with `heal`, stop every fault),
     /// carry out the process actions they ask for, and record them.
     pub(super) fn run_nemesis(&mut self, now: Nanos, heal: bool) -> Result<(), Stop> {
+        let grudge_before = self.net.faults_mut().cut.clone();
         let mut ctx = FaultContext {
             faults: self.net.faults_mut(),
             nodes: &self.settings.node_ids,
@@ -20,6 +21,16 @@ impl<'a, B: Backend> Engine<'a, B> {
         };
         let actions = ctx.actions;
         self.record_nemesis(now, events);
+        if self.net.faults_mut().cut != grudge_before {
+            let cut = self.net.faults_mut().cut.clone();
+            self.backend.set_grudge(cut.as_deref()).map_err(|e| {
+                Stop::Failed(Failure {
+                    node: None,
+                    cause: format!("could not change the real network's partition: {e}"),
+                    line: None,
+                })
+            })?;
+        }
         for action in actions {
             self.act_on_process(action, now)?;
         }
@@ -44,6 +55,11 @@ impl<'a, B: Backend> Engine<'a, B> {
                     )
                 })?;
                 self.net.faults_mut().set_down(node, false);
+                if self.backend.performs_operations() {
+                    // A real system restarts on its own terms: nothing to initialise.
+                    self.nodes.restarted_ready(node, generation);
+                    return Ok(());
+                }
                 let client = self.book.open_client();
                 self.owners.push(ClientOwner::Reinit(node));
                 let reinit = Reinit {

@@ -342,8 +342,12 @@ impl<'a, B: Backend> Engine<'a, B> {
     }
 
     fn run_phases(&mut self) -> Result<(), Stop> {
-        self.init_nodes()?;
-        self.set_up_nodes()?;
+        // A real system (Mode B) is started and found ready by its backend; it speaks
+        // no Maelstrom protocol to be initialised with.
+        if !self.backend.performs_operations() {
+            self.init_nodes()?;
+            self.set_up_nodes()?;
+        }
         self.main_phase()?;
         if self.workload.has_final_phase() {
             self.final_phase()?;

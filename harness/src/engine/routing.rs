@@ -243,6 +243,9 @@ impl<'a, B: Backend> Engine<'a, B> {
                     ),
                 ))
             }
+            BackendEvent::Performed { worker, op, reply } => {
+                self.on_performed(worker, op, reply, self.backend.now())
+            }
             BackendEvent::Interrupted { signal } => Err(Stop::Interrupted(signal)),
         }
     }

@@ -27,9 +27,9 @@ use crate::faketime::Clocks;
 use crate::wire::{parse_line, LineError};
 
 mod limits;
-mod lines;
-mod poller;
-mod spawn;
+pub(crate) mod lines;
+pub(crate) mod poller;
+pub(crate) mod spawn;
 pub(crate) mod stderr;
 mod stdin;
 
@@ -699,7 +699,7 @@ static INTERRUPT_SINK: Mutex<Option<InterruptSink>> = Mutex::new(None);
 static HANDLER: OnceLock<()> = OnceLock::new();
 
 /// Route SIGINT/SIGTERM into the running backend's event stream.
-fn register_interrupt_sink(waker: Arc<Waker>, flag: Arc<AtomicBool>) {
+pub(crate) fn register_interrupt_sink(waker: Arc<Waker>, flag: Arc<AtomicBool>) {
     HANDLER.get_or_init(|| {
         let _ = ctrlc::set_handler(|| {
             let sink = INTERRUPT_SINK.lock().unwrap_or_else(|e| e.into_inner());
@@ -715,7 +715,7 @@ fn register_interrupt_sink(waker: Arc<Waker>, flag: Arc<AtomicBool>) {
     *INTERRUPT_SINK.lock().unwrap_or_else(|e| e.into_inner()) = Some((waker, flag));
 }
 
-fn unregister_interrupt_sink() {
+pub(crate) fn unregister_interrupt_sink() {
     *INTERRUPT_SINK.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
 

@@ -124,7 +124,7 @@ fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
+pub(crate) fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     // SAFETY: fcntl on a descriptor we own; only O_NONBLOCK is added. The pipe's other
     // end, the node's, is a separate open file description and stays blocking.
     unsafe {

@@ -20,11 +20,14 @@
 //! abridged in errors.
 
 pub mod adapter;
+pub mod backend;
 pub mod clean;
+pub mod clients;
 pub mod cluster;
 pub mod db;
 pub mod hold;
 pub mod nft;
+pub mod options;
 pub mod preflight;
 
 use std::process::{Command, Stdio};

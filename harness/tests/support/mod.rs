@@ -190,3 +190,4 @@ pub fn assert_stopped_cleanly(run: &Run, time_limit_secs: u64, min_pids: usize) 
     assert!(run.latest("history.jsonl").exists());
     assert_eq!(run.results()["valid?"], "unknown");
 }
+pub mod realnet;
