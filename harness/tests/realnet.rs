@@ -14,83 +14,24 @@
 //! The tests run one at a time (a lock): `straum clean` removes every straum's
 //! objects, and each test checks that nothing named like them is left.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use straum::nemesis::PartitionShape;
 use straum::realnet::cluster::Cluster;
-use straum::realnet::{clean, is_straum_link, is_straum_netns, nft, preflight};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// The lock, or `None` (with a note; a failure under CI) when Mode B cannot run.
-fn realnet_or_skip() -> Option<MutexGuard<'static, ()>> {
-    let mut problems = preflight::problems();
-    if Command::new("python3")
-        .arg("-c")
-        .arg("pass")
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        problems.push("python3 (the UDP probe) is missing".into());
-    }
-    if !problems.is_empty() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the real-network tests as root with iproute2, nftables and python3: {}",
-            problems.join("; ")
-        );
-        eprintln!(
-            "note: skipping a real-network test: {}",
-            problems.join("; ")
-        );
-        return None;
-    }
-    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
-}
+use straum::realnet::{clean, is_straum_link, nft, preflight};
+use support::realnet::{leftovers, realnet_or_skip, CleanOnDrop};
 
 /// A run name unique to this process and test.
 fn run_name(test: &str) -> String {
     format!("t{}-{test}", std::process::id())
-}
-
-/// Every namespace and host link named like straum's.
-fn leftovers() -> Vec<String> {
-    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
-    let mut found: Vec<String> = String::from_utf8_lossy(&ns.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| is_straum_netns(n))
-        .map(|n| format!("netns {n}"))
-        .collect();
-    found.extend(
-        String::from_utf8_lossy(&links.stdout)
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n))
-            .filter(|n| is_straum_link(n) || n.starts_with("st-"))
-            .map(|n| format!("link {n}")),
-    );
-    found
-}
-
-/// Removes every straum object when dropped, so that a failing test leaves nothing.
-struct CleanOnDrop;
-
-impl Drop for CleanOnDrop {
-    fn drop(&mut self) {
-        let cleaned = clean::clean();
-        if !cleaned.netns.is_empty() || !cleaned.links.is_empty() {
-            eprintln!("cleaned up after a test: {cleaned:?}");
-        }
-    }
 }
 
 /// Each node binds UDP `PORT` on its address, says `ready`, waits for a line on
@@ -290,7 +231,7 @@ fn apply_and_check(cluster: &Cluster, cut: &[bool], what: &str) {
 
 #[test]
 fn partitions_on_real_links_cut_exactly_the_grudge_and_teardown_leaves_nothing() {
-    let Some(_serial) = realnet_or_skip() else {
+    let Some(_serial) = realnet_or_skip(&["python3"]) else {
         return;
     };
     let _guard = CleanOnDrop;
@@ -413,7 +354,7 @@ fn names(held: &serde_json::Value) -> (Vec<String>, Vec<String>, Vec<u64>) {
 
 #[test]
 fn straum_clean_removes_what_a_sigkilled_straum_left_behind() {
-    let Some(_serial) = realnet_or_skip() else {
+    let Some(_serial) = realnet_or_skip(&["python3"]) else {
         return;
     };
     let _guard = CleanOnDrop;
@@ -492,7 +433,7 @@ fn straum_clean_removes_what_a_sigkilled_straum_left_behind() {
 
 #[test]
 fn sigterm_tears_a_held_cluster_down() {
-    let Some(_serial) = realnet_or_skip() else {
+    let Some(_serial) = realnet_or_skip(&["python3"]) else {
         return;
     };
     let _guard = CleanOnDrop;
@@ -520,7 +461,7 @@ fn sigterm_tears_a_held_cluster_down() {
 
 #[test]
 fn latency_and_drop_on_real_links_are_refused_without_netem() {
-    let Some(_serial) = realnet_or_skip() else {
+    let Some(_serial) = realnet_or_skip(&["python3"]) else {
         return;
     };
     let _guard = CleanOnDrop;
@@ -547,7 +488,7 @@ fn latency_and_drop_on_real_links_are_refused_without_netem() {
 
 #[test]
 fn teardown_after_straum_clean_removed_everything_succeeds() {
-    let Some(_serial) = realnet_or_skip() else {
+    let Some(_serial) = realnet_or_skip(&["python3"]) else {
         return;
     };
     let _guard = CleanOnDrop;
@@ -570,7 +511,7 @@ fn teardown_after_straum_clean_removed_everything_succeeds() {
 
 #[test]
 fn a_create_that_fails_halfway_removes_what_it_made() {
-    let Some(_serial) = realnet_or_skip() else {
+    let Some(_serial) = realnet_or_skip(&["python3"]) else {
         return;
     };
     let _guard = CleanOnDrop;

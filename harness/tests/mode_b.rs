@@ -1,0 +1,328 @@
+//! End to end, as root: `straum test --net real` against a toy key-value server
+//! (`fixtures/realnet/toy_kv_server.py`, one process per node in its own network
+//! namespace) through its client adapter, with the real binary. A cluster that
+//! forwards every request to one primary is linearizable and passes lin-kv under
+//! partition, kill and pause; independent servers fail with the stale read named; a
+//! node that crashes, an adapter that prints garbage and SIGINT all stop the run with
+//! the history kept; and after every one of them, and after `straum clean` following
+//! a SIGKILL of straum, no namespace, link or process of the run is left.
+//!
+//! Skipped with a note without root, `ip`, `nft` or python3, except under CI.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::realnet::{leftovers, processes_under, realnet_or_skip, CleanOnDrop};
+use support::{finish, s, spawn, straum, Run};
+
+fn toy(name: &str) -> String {
+    s(&support::fixture(&format!("realnet/{name}"))).to_string()
+}
+
+/// `--db-start` for the toy server; `primary` forwards everything to the first node.
+fn db_start(primary: bool) -> String {
+    let mut cmd = format!(
+        "python3 {} --listen {{ip}}:{{port}} --data {{data}}",
+        toy("toy_kv_server.py")
+    );
+    if primary {
+        // {peers} lists every node's client address, the first node's first.
+        cmd.push_str(" --primary $(echo {peers} | cut -d, -f1)");
+    }
+    cmd
+}
+
+fn client(extra: &str) -> String {
+    format!("python3 {} {extra}", toy("toy_kv_adapter.py"))
+}
+
+/// The flags of a lin-kv run on 3 toy nodes, plus `extra`.
+fn lin_kv_args(primary: bool, adapter_flags: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "test",
+        "-w",
+        "lin-kv",
+        "--net",
+        "real",
+        "--node-count",
+        "3",
+        "--rate",
+        "50",
+        "--concurrency",
+        "4",
+        "--db-port",
+        "7000",
+        "--db-ready-timeout",
+        "20",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(["--db-start".into(), db_start(primary)]);
+    args.extend(["--client".into(), client(adapter_flags)]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+fn run(args: &[String]) -> Run {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    straum(&args)
+}
+
+/// Nothing of the run is left: no namespace, no link, no process working in its
+/// scratch directory.
+fn assert_nothing_left(run_dir: &Path, what: &str) {
+    assert_eq!(leftovers(), Vec::<String>::new(), "{what}: objects left");
+    // Processes take a moment to be reaped by init once their namespace is gone.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !processes_under(run_dir).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        processes_under(run_dir),
+        Vec::<String>::new(),
+        "{what}: processes left"
+    );
+}
+
+fn ops_named(run: &Run, f: &str) -> usize {
+    run.history()
+        .iter()
+        .filter(|op| op["f"] == f && op["type"] == "info" && op["process"] == "nemesis")
+        .count()
+}
+
+#[test]
+fn a_primary_forwarding_cluster_passes_lin_kv_under_partition_kill_and_pause() {
+    let Some(_lock) = realnet_or_skip(&["python3"]) else {
+        return;
+    };
+    let _clean = CleanOnDrop;
+    let args = lin_kv_args(
+        true,
+        "",
+        &[
+            "--time-limit",
+            "12",
+            "--nemesis",
+            "partition,kill,pause",
+            "--nemesis-interval",
+            "2",
+            "--seed",
+            "5",
+        ],
+    );
+    let run = run(&args);
+    assert_eq!(run.code, Some(0), "{}", run.output());
+    let results = run.results();
+    assert_eq!(results["valid?"], true, "{}", run.output());
+    let history = run.history();
+    let ok = history.iter().filter(|op| op["type"] == "ok").count();
+    assert!(ok > 100, "only {ok} ok operations: {}", run.output());
+    for fault in ["start-partition", "kill", "pause"] {
+        assert!(ops_named(&run, fault) > 0, "no {fault} in the history");
+    }
+    // Each node's process wrote its log; a killed one was restarted with a marker.
+    let logs = run.latest("node-logs");
+    let n1 = std::fs::read_to_string(logs.join("n1.log")).unwrap();
+    assert!(n1.contains("toy_kv_server listening"), "{n1}");
+    assert!(logs.join("client-0.log").exists());
+    assert_nothing_left(run.dir.path(), "after a run");
+}
+
+#[test]
+fn independent_servers_fail_lin_kv_with_the_stale_read_named() {
+    let Some(_lock) = realnet_or_skip(&["python3"]) else {
+        return;
+    };
+    let _clean = CleanOnDrop;
+    let args = lin_kv_args(
+        false,
+        "",
+        &["--time-limit", "5", "--key-count", "2", "--seed", "3"],
+    );
+    let run = run(&args);
+    assert_eq!(run.code, Some(1), "{}", run.output());
+    assert_eq!(run.results()["workload"]["valid?"], false);
+    assert!(
+        run.stdout.contains("but every order of the"),
+        "{}",
+        run.output()
+    );
+    assert_nothing_left(run.dir.path(), "after an invalid run");
+}
+
+#[test]
+fn a_node_that_crashes_stops_the_run_with_its_last_words_and_leaves_nothing() {
+    let Some(_lock) = realnet_or_skip(&["python3"]) else {
+        return;
+    };
+    let _clean = CleanOnDrop;
+    let mut args = lin_kv_args(true, "", &["--time-limit", "30"]);
+    // n2 says something and dies two seconds in.
+    let position = args.iter().position(|a| a == "--db-start").unwrap() + 1;
+    args[position] = format!(
+        "if [ {{node}} = n2 ]; then (sleep 2; echo 'n2 is going down' >&2; kill $$) & fi; exec {}",
+        db_start(true)
+    );
+    let run = run(&args);
+    assert_eq!(run.code, Some(255), "{}", run.output());
+    assert!(
+        run.stderr.contains("node n2 was killed by signal 15"),
+        "{}",
+        run.output()
+    );
+    assert!(run.stderr.contains("n2 is going down"), "{}", run.output());
+    assert!(
+        run.elapsed < Duration::from_secs(25),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(run.latest("history.jsonl").exists());
+    assert_eq!(run.results()["valid?"], "unknown");
+    assert_nothing_left(run.dir.path(), "after a node crashed");
+}
+
+#[test]
+fn an_adapter_that_prints_garbage_stops_the_run_naming_what_was_expected() {
+    let Some(_lock) = realnet_or_skip(&["python3"]) else {
+        return;
+    };
+    let _clean = CleanOnDrop;
+    let run = run(&lin_kv_args(true, "--garbage 3", &["--time-limit", "10"]));
+    assert_eq!(run.code, Some(255), "{}", run.output());
+    for expected in [
+        "client adapter of worker",
+        "answered something straum cannot use",
+        "this is not a reply",
+        "{\"type\":\"ok\"",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected}: {}",
+            run.output()
+        );
+    }
+    assert_nothing_left(run.dir.path(), "after a bad adapter");
+}
+
+#[test]
+fn sigint_tears_everything_down_and_keeps_the_history() {
+    let Some(_lock) = realnet_or_skip(&["python3"]) else {
+        return;
+    };
+    let _clean = CleanOnDrop;
+    let args = lin_kv_args(true, "", &["--time-limit", "60", "--nemesis", "partition"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let (mut child, dir, pid_dir) = spawn(&args);
+    wait_for_operations(&mut child, &dir);
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let run = finish(child, dir, pid_dir, started);
+    assert_eq!(run.code, Some(130), "{}", run.output());
+    assert!(run.latest("history.jsonl").exists());
+    assert!(!run.history().is_empty());
+    assert_nothing_left(run.dir.path(), "after SIGINT");
+}
+
+#[test]
+fn straum_clean_removes_what_a_sigkilled_straum_left() {
+    let Some(_lock) = realnet_or_skip(&["python3"]) else {
+        return;
+    };
+    let _clean = CleanOnDrop;
+    let args = lin_kv_args(true, "", &["--time-limit", "60"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mut child, dir, _pid_dir) = spawn(&args);
+    wait_for_operations(&mut child, &dir);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !leftovers().is_empty(),
+        "a SIGKILLed straum leaves its namespaces"
+    );
+    let cleaned = Command::new(support::straum_bin())
+        .arg("clean")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(cleaned.status.success(), "{cleaned:?}");
+    assert_nothing_left(dir.path(), "after straum clean");
+}
+
+#[test]
+fn mode_b_refuses_flags_it_cannot_honour_before_starting_anything() {
+    let toy_start = db_start(true);
+    let adapter = client("");
+    let cases: [(Vec<&str>, &str); 4] = [
+        (vec!["--bin", "/bin/true"], "--bin is for --net simulated"),
+        (
+            vec!["--nemesis", "duplicate"],
+            "duplicate fault is a network-model fault",
+        ),
+        (vec!["--client", ""], "--client"),
+        (vec!["--db-start", "db {nodes}"], "{nodes}"),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["test", "-w", "lin-kv", "--net", "real"];
+        if !extra.contains(&"--db-start") {
+            args.extend(["--db-start", &toy_start]);
+        }
+        if !extra.contains(&"--client") {
+            args.extend(["--client", &adapter]);
+        }
+        args.extend(extra.iter().copied());
+        let run = straum(&args);
+        assert_eq!(run.code, Some(254), "{args:?}: {}", run.output());
+        assert!(
+            run.stderr.contains(expected),
+            "{expected}: {}",
+            run.output()
+        );
+        assert!(!run.dir.path().join("store").exists(), "nothing is started");
+    }
+    let run = straum(&[
+        "test",
+        "-w",
+        "lin-kv",
+        "--db-start",
+        "x",
+        "--bin",
+        "/bin/true",
+    ]);
+    assert_eq!(run.code, Some(254));
+    assert!(
+        run.stderr.contains("--db-start is for --net real"),
+        "{}",
+        run.output()
+    );
+}
+
+/// Read straum's stderr until its progress shows completed operations (the cluster
+/// is up and clients work), then leave the rest to be read at the end.
+fn wait_for_operations(child: &mut std::process::Child, dir: &tempfile::TempDir) {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut seen = Vec::new();
+    loop {
+        assert!(Instant::now() < deadline, "no progress: {seen:?}");
+        let Some(Ok(line)) = lines.next() else {
+            panic!(
+                "straum ended early: {seen:?} (dir {})",
+                dir.path().display()
+            );
+        };
+        let working = line.contains("running") && !line.contains(" ok 0 ");
+        seen.push(line);
+        if working {
+            break;
+        }
+    }
+    // Keep draining so that straum never blocks on a full stderr pipe.
+    std::thread::spawn(move || for _ in lines {});
+}
