@@ -325,14 +325,14 @@ fn a_ready_command_is_polled_inside_the_namespace_and_stop_commands_run() {
     let ready = "python3 -c 'import socket, sys; s = socket.create_connection((\"{ip}\", \
                  {port}), 1); s.sendall(b\"get\\n\"); sys.exit(0 if s.recv(64).strip().isdigit() \
                  else 1)'";
-    let mut spec = db_spec(
-        dir.path(),
-        format!("sleep 1; {}", fake_db_start()),
-        Some(ready),
-        30 * SECOND,
+    // No `exec`: the database is the shell's child, in the shell's process group.
+    let start = format!(
+        "echo $$ > {{data}}/pid; sleep 1; {}; echo after",
+        fake_db_start().trim_start_matches("exec ")
     );
+    let mut spec = db_spec(dir.path(), start, Some(ready), 30 * SECOND);
+    // Ends the shell only: the database left in its group is killed with it.
     spec.stop = Some("echo stopping {node} >> {data}/stopped; kill -TERM $(cat {data}/pid)".into());
-    spec.start = format!("echo $$ > {{data}}/pid; {}", spec.start);
     let began = Instant::now();
     let mut db = DbCluster::start(&net, &spec, &|| false).unwrap();
     let took = began.elapsed();
@@ -343,8 +343,20 @@ fn a_ready_command_is_polled_inside_the_namespace_and_stop_commands_run() {
         assert_eq!(request(&db.client_addr(i), "get", 5 * SECOND).unwrap(), "0");
         db.check_ready(i).unwrap();
     }
+    // Killing the group kills the shell's child too: refused at once, and the
+    // port is free again for the next incarnation.
+    db.kill(0);
+    let err = request(&db.client_addr(0), "get", 5 * SECOND).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(netns_pids(&net, 0), Vec::<String>::new());
+    assert_eq!(db.restart(0).unwrap(), 1);
+    await_ready(&db, 0, 20 * SECOND);
+    let mut pids = pids;
+    pids.push(db.pid(0).unwrap());
     db.pause(2); // the stop must resume it to end it
+    let began = Instant::now();
     db.stop_all();
+    eprintln!("stop_all (stop command) took {:?}", began.elapsed());
     for i in 0..3 {
         let stopped = dir.path().join(format!("node-data/n{}/stopped", i + 1));
         assert_eq!(
