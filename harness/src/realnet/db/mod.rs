@@ -233,7 +233,9 @@ impl DbCluster {
                     }
                     None => true,
                 });
-                std::thread::sleep(Duration::from_millis(10));
+                if !running.is_empty() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
             for &i in &pending {
                 ready[i] = last[i].as_ref().is_some_and(|o| o.ok);
