@@ -6,13 +6,15 @@
 //! 1, data kept, a restart marker in its log), paused (a request times out) and
 //! resumed (answered), crashed by itself (reported with its status and last words);
 //! a start that exits, one that is never ready, an interruption and a bad template
-//! are refused naming the cause; nothing is left running after a stop, nor named
-//! like straum's after teardown. Then the same with a real 3-member etcd, one
-//! member killed and restarted.
+//! are refused naming the cause; nothing is left running after a stop, and no
+//! namespace or link of the test's after teardown. Then the same with a real
+//! 3-member etcd, one member killed and restarted.
 //!
 //! Without root (CAP_NET_ADMIN, CAP_SYS_ADMIN), `ip`, `nft` or python3 the tests
 //! are skipped with a note, as the etcd test is without `etcd`/`etcdctl`, except
-//! under CI (`CI` set), where they fail. They run one at a time (a lock).
+//! under CI (`CI` set), where they fail. They run one at a time (a lock), and
+//! touch only their own namespaces and links (never `straum clean`), so that other
+//! straums' tests on the machine are left alone.
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::TcpStream;
@@ -64,43 +66,59 @@ fn run_name(test: &str) -> String {
     format!("t{}-{test}", std::process::id())
 }
 
-/// Every namespace and host link named like straum's.
-fn leftovers() -> Vec<String> {
+/// The prefix of this process's namespaces (another straum, say another engineer's
+/// or CI's tests, may have its own on the machine meanwhile: those are left alone).
+fn our_netns_prefix() -> String {
+    format!("straum-t{}-", std::process::id())
+}
+
+/// This process's namespaces, and those of `links` that exist.
+fn leftovers(links: &[String]) -> Vec<String> {
     let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let out = Command::new("ip").args(["-o", "link"]).output().unwrap();
     let mut found: Vec<String> = String::from_utf8_lossy(&ns.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| is_straum_netns(n))
+        .filter(|n| is_straum_netns(n) && n.starts_with(&our_netns_prefix()))
         .map(|n| format!("netns {n}"))
         .collect();
     found.extend(
-        String::from_utf8_lossy(&links.stdout)
+        String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| l.split(": ").nth(1))
             .map(|n| n.split('@').next().unwrap_or(n))
-            .filter(|n| is_straum_link(n) || n.starts_with("st-"))
+            .filter(|n| links.iter().any(|l| l == n))
             .map(|n| format!("link {n}")),
     );
     found
 }
 
-/// Removes every straum object when dropped, so that a failing test leaves nothing.
+/// Removes this process's namespaces (killing what runs inside; their veths go
+/// with them) when dropped, so that a failing test leaves nothing behind. The
+/// bridge is the `Cluster`'s own drop's to remove.
 struct CleanOnDrop;
 
 impl Drop for CleanOnDrop {
     fn drop(&mut self) {
-        let cleaned = clean::clean();
-        if !cleaned.netns.is_empty() || !cleaned.links.is_empty() {
-            eprintln!("cleaned up after a test: {cleaned:?}");
+        for entry in leftovers(&[]) {
+            let ns = entry.trim_start_matches("netns ");
+            clean::kill_processes_in(ns);
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            eprintln!("removed {ns} after a test");
         }
     }
 }
 
-/// A fresh 3-node cluster for `test`, checking nothing of straum's is there before.
+/// A fresh 3-node cluster for `test`, checking none of ours is there before.
 fn cluster(test: &str) -> Cluster {
-    assert_eq!(leftovers(), Vec::<String>::new(), "straum objects before");
-    Cluster::create(&run_name(test), &["n1", "n2", "n3"]).unwrap()
+    assert_eq!(
+        leftovers(&[]),
+        Vec::<String>::new(),
+        "our namespaces before"
+    );
+    let net = Cluster::create(&run_name(test), &["n1", "n2", "n3"]).unwrap();
+    assert!(is_straum_link(net.bridge()));
+    net
 }
 
 /// The pids inside node `i`'s namespace (`ip netns pids`).
@@ -132,8 +150,10 @@ fn finish(mut cluster: Cluster, pids: &[u32]) {
             "process {pid} is still there"
         );
     }
+    let mut links = vec![cluster.bridge().to_string()];
+    links.extend(cluster.nodes().iter().map(|n| n.host_veth.clone()));
     cluster.teardown().unwrap();
-    assert_eq!(leftovers(), Vec::<String>::new(), "after teardown");
+    assert_eq!(leftovers(&links), Vec::<String>::new(), "after teardown");
 }
 
 fn fixture() -> PathBuf {
@@ -325,14 +345,14 @@ fn a_ready_command_is_polled_inside_the_namespace_and_stop_commands_run() {
     let ready = "python3 -c 'import socket, sys; s = socket.create_connection((\"{ip}\", \
                  {port}), 1); s.sendall(b\"get\\n\"); sys.exit(0 if s.recv(64).strip().isdigit() \
                  else 1)'";
-    let mut spec = db_spec(
-        dir.path(),
-        format!("sleep 1; {}", fake_db_start()),
-        Some(ready),
-        30 * SECOND,
+    // No `exec`: the database is the shell's child, in the shell's process group.
+    let start = format!(
+        "echo $$ > {{data}}/pid; sleep 1; {}; echo after",
+        fake_db_start().trim_start_matches("exec ")
     );
+    let mut spec = db_spec(dir.path(), start, Some(ready), 30 * SECOND);
+    // Ends the shell only: the database left in its group is killed with it.
     spec.stop = Some("echo stopping {node} >> {data}/stopped; kill -TERM $(cat {data}/pid)".into());
-    spec.start = format!("echo $$ > {{data}}/pid; {}", spec.start);
     let began = Instant::now();
     let mut db = DbCluster::start(&net, &spec, &|| false).unwrap();
     let took = began.elapsed();
@@ -343,8 +363,20 @@ fn a_ready_command_is_polled_inside_the_namespace_and_stop_commands_run() {
         assert_eq!(request(&db.client_addr(i), "get", 5 * SECOND).unwrap(), "0");
         db.check_ready(i).unwrap();
     }
+    // Killing the group kills the shell's child too: refused at once, and the
+    // port is free again for the next incarnation.
+    db.kill(0);
+    let err = request(&db.client_addr(0), "get", 5 * SECOND).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(netns_pids(&net, 0), Vec::<String>::new());
+    assert_eq!(db.restart(0).unwrap(), 1);
+    await_ready(&db, 0, 20 * SECOND);
+    let mut pids = pids;
+    pids.push(db.pid(0).unwrap());
     db.pause(2); // the stop must resume it to end it
+    let began = Instant::now();
     db.stop_all();
+    eprintln!("stop_all (stop command) took {:?}", began.elapsed());
     for i in 0..3 {
         let stopped = dir.path().join(format!("node-data/n{}/stopped", i + 1));
         assert_eq!(
@@ -469,6 +501,8 @@ fn a_three_member_etcd_survives_a_member_killed_and_restarted() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     etcdctl(0, &["put", "k", "before"]);
+    let log = std::fs::read_to_string(db.log_path(0)).unwrap();
+    assert!(!log.contains("check file permission"), "{log}");
 
     db.kill(1);
     assert!(db.check_ready(1).is_err());

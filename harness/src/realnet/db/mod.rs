@@ -21,6 +21,7 @@ pub mod template;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -64,7 +65,8 @@ pub struct DbSpec {
     /// Where `<id>.log` gets each node's stdout and stderr (appended; a restart
     /// marker line before each restarted incarnation's output).
     pub log_dir: PathBuf,
-    /// Where each node's data directory `<id>/` is made; it survives restarts.
+    /// Where each node's data directory `<id>/` is made (mode 0700 when new); it
+    /// survives restarts.
     pub data_dir: PathBuf,
 }
 
@@ -143,7 +145,11 @@ impl DbCluster {
         let mut nodes = Vec::with_capacity(all.len());
         for node in all {
             let data = data_dir.join(&node.id);
-            std::fs::create_dir_all(&data)
+            // Private (0700), as etcd wants its data directory (it warns otherwise).
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&data)
                 .map_err(|e| format!("could not create {}: {e}", data.display()))?;
             values.node.clone_from(&node.id);
             values.ip = node.ip.to_string();
@@ -233,7 +239,9 @@ impl DbCluster {
                     }
                     None => true,
                 });
-                std::thread::sleep(Duration::from_millis(10));
+                if !running.is_empty() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
             for &i in &pending {
                 ready[i] = last[i].as_ref().is_some_and(|o| o.ok);

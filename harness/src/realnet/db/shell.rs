@@ -44,9 +44,17 @@ pub(super) fn signal_group(pgid: u32, signal: i32) {
     }
 }
 
-/// Whether `child` has ended, without reaping it: while it is a zombie its pid (and
-/// so its process group's id) cannot be reused, so its group can still be signalled.
-pub(super) fn has_ended(child: &Child) -> bool {
+/// Where a child is, found without reaping it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// Exited, a zombie: its pid (so its group's id) cannot be reused yet.
+    Ended,
+    /// Already reaped (not by us): its pid may belong to someone else now.
+    Gone,
+}
+
+fn state(child: &Child) -> State {
     // SAFETY: waitid(2) on our own child with WNOWAIT only inspects it; `info` is a
     // zeroed plain C struct the kernel fills in.
     unsafe {
@@ -57,16 +65,27 @@ pub(super) fn has_ended(child: &Child) -> bool {
             &mut info,
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         );
-        // ECHILD: already reaped (nothing left to wait for).
-        r != 0 || info.si_pid() != 0
+        match (r, info.si_pid()) {
+            (0, 0) => State::Running,
+            (0, _) => State::Ended,
+            _ => State::Gone,
+        }
     }
 }
 
-/// SIGCONT and SIGKILL `child`'s group (before reaping, see [`has_ended`]), reap it,
-/// then wait (at most 1 s) until no member of the group is left, so that its
-/// ports are free for the next incarnation.
+/// Whether `child` has ended (or is gone), without reaping it.
+pub(super) fn has_ended(child: &Child) -> bool {
+    state(child) != State::Running
+}
+
+/// SIGCONT and SIGKILL `child`'s group (only while the child is unreaped, so that
+/// its id is still the group's), reap it, then wait (at most 1 s) until no member of
+/// the group is left, so that its ports are free for the next incarnation.
 pub(super) fn kill_and_reap(child: &mut Child) -> Option<std::process::ExitStatus> {
     let pgid = child.id();
+    if state(child) == State::Gone {
+        return None;
+    }
     signal_group(pgid, libc::SIGCONT);
     signal_group(pgid, libc::SIGKILL);
     let status = child.wait().ok();
@@ -74,13 +93,48 @@ pub(super) fn kill_and_reap(child: &mut Child) -> Option<std::process::ExitStatu
     status
 }
 
-/// Wait until process group `pgid` has no member (or `limit` passes).
-pub(super) fn wait_group_gone(pgid: u32, limit: Duration) {
+/// Wait until process group `pgid` has no live member (or `limit` passes), reaping
+/// the members re-parented to us (when we are a child subreaper). Zombies do not
+/// count: they hold no port, and an init that reaps slowly keeps them for a second.
+fn wait_group_gone(pgid: u32, limit: Duration) {
     let deadline = Instant::now() + limit;
-    // SAFETY: kill(2) with signal 0 only checks that the group exists.
-    while unsafe { libc::kill(-(pgid as libc::pid_t), 0) } == 0 && Instant::now() < deadline {
+    let group = -(pgid as libc::pid_t);
+    loop {
+        // SAFETY: waitpid(2) on our children in that group only, without blocking;
+        // kill(2) with signal 0 only checks that the group exists.
+        let exists = unsafe {
+            while libc::waitpid(group, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
+            libc::kill(group, 0) == 0
+        };
+        if !exists || !has_live_member(pgid) || Instant::now() >= deadline {
+            return;
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Whether a process other than a zombie is in process group `pgid` (per `/proc`).
+fn has_live_member(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|stat| {
+            // After the command's `)`: state, ppid, pgrp, …
+            let mut fields = stat
+                .rsplit_once(')')
+                .map_or("", |(_, r)| r)
+                .split_whitespace();
+            let state = fields.next().unwrap_or("Z");
+            let pgrp = fields.nth(1).and_then(|f| f.parse::<u32>().ok());
+            pgrp == Some(pgid) && !matches!(state, "Z" | "X")
+        })
 }
 
 /// How a short command ended.
@@ -100,6 +154,7 @@ pub(super) struct Short {
     out: File,
     deadline: Instant,
     limit: Duration,
+    reaped: bool,
 }
 
 impl Short {
@@ -120,6 +175,7 @@ impl Short {
             out,
             deadline: Instant::now() + limit,
             limit,
+            reaped: false,
         })
     }
 
@@ -132,6 +188,7 @@ impl Short {
         }
         // Kill the group before reaping: the leader may be gone and a child left.
         let status = kill_and_reap(&mut self.child);
+        self.reaped = true;
         let status = match status {
             _ if timed_out => format!("was killed after {} s", self.limit.as_secs_f64()),
             Some(status) => describe_exit(status),
@@ -154,9 +211,15 @@ impl Short {
         }
     }
 
-    /// Kill it now (its outcome is not wanted).
-    pub fn abandon(mut self) {
-        kill_and_reap(&mut self.child);
+    /// Kill it now (its outcome is not wanted); dropping it does the same.
+    pub fn abandon(self) {}
+}
+
+impl Drop for Short {
+    fn drop(&mut self) {
+        if !self.reaped {
+            kill_and_reap(&mut self.child);
+        }
     }
 }
 
