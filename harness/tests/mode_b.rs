@@ -326,3 +326,189 @@ fn wait_for_operations(child: &mut std::process::Child, dir: &tempfile::TempDir)
     // Keep draining so that straum never blocks on a full stderr pipe.
     std::thread::spawn(move || for _ in lines {});
 }
+
+/// `--db-start` for one member of a 3-member etcd cluster (Debian's etcd-server).
+const ETCD_START: &str = "exec etcd --name {node} --data-dir {data} \
+    --listen-client-urls http://{ip}:{port} --advertise-client-urls http://{ip}:{port} \
+    --listen-peer-urls http://{ip}:{peer_port} --initial-advertise-peer-urls http://{ip}:{peer_port} \
+    --initial-cluster {cluster} --initial-cluster-state new --initial-cluster-token straum";
+const ETCD_READY: &str = "etcdctl --endpoints={ip}:{port} endpoint health";
+
+fn etcd_run(adapter_flags: &str, extra: &[&str]) -> Run {
+    let adapter = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/adapters/etcd.py");
+    let client = format!("python3 {} {adapter_flags}", s(&adapter));
+    let mut args = vec![
+        "test",
+        "-w",
+        "lin-kv",
+        "--net",
+        "real",
+        "--node-count",
+        "3",
+        "--concurrency",
+        "2n",
+        "--rate",
+        "50",
+        "--db-start",
+        ETCD_START,
+        "--db-ready",
+        ETCD_READY,
+        "--client",
+        &client,
+    ];
+    args.extend_from_slice(extra);
+    straum(&args)
+}
+
+#[test]
+fn etcd_with_linearizable_reads_passes_under_partition_kill_and_pause() {
+    let Some(_lock) = realnet_or_skip(&["python3", "etcd", "etcdctl"]) else {
+        return;
+    };
+    let _clean = CleanOnDrop;
+    let run = etcd_run(
+        "",
+        &[
+            "--nemesis",
+            "partition,kill,pause",
+            "--nemesis-targets",
+            "one,minority",
+            "--partition-shapes",
+            "one,majority",
+            "--nemesis-interval",
+            "4",
+            "--time-limit",
+            "20",
+            "--seed",
+            "1",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.output());
+    let ok = run.history().iter().filter(|op| op["type"] == "ok").count();
+    assert!(ok > 200, "only {ok} ok operations: {}", run.output());
+    assert_nothing_left(run.dir.path(), "after an etcd run");
+}
+
+/// Jepsen's etcd finding: a serializable read is served by the member asked, which a
+/// partition may have left behind, so a read returns a value the majority has since
+/// overwritten. Whether a given run catches one depends on timing, so up to three
+/// runs are made (straum stops at the first invalid one).
+#[test]
+fn etcd_with_serializable_reads_fails_with_the_stale_read_named() {
+    let Some(_lock) = realnet_or_skip(&["python3", "etcd", "etcdctl"]) else {
+        return;
+    };
+    let _clean = CleanOnDrop;
+    let run = etcd_run(
+        "--serializable",
+        &[
+            "--nemesis",
+            "partition",
+            "--partition-shapes",
+            "one",
+            "--nemesis-interval",
+            "3",
+            "--time-limit",
+            "20",
+            "--test-count",
+            "3",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.output());
+    assert!(
+        run.stdout.contains("but every order of the") && run.stdout.contains(" read "),
+        "{}",
+        run.output()
+    );
+    assert_nothing_left(run.dir.path(), "after an invalid etcd run");
+}
+
+#[test]
+fn a_timed_out_operation_retires_its_adapter_so_a_late_answer_is_never_misread() {
+    let Some(_lock) = realnet_or_skip(&["python3"]) else {
+        return;
+    };
+    let _clean = CleanOnDrop;
+    let args = lin_kv_args(
+        true,
+        "--slow-reads 1",
+        &["--time-limit", "6", "--rpc-timeout", "300", "--seed", "9"],
+    );
+    let run = run(&args);
+    assert_eq!(run.code, Some(0), "{}", run.output());
+    let history = run.history();
+    let timed_out = history
+        .iter()
+        .filter(|op| op["f"] == "read" && op["type"] == "fail" && op["error"] == "net-timeout")
+        .count();
+    assert!(
+        timed_out > 6,
+        "{timed_out} reads timed out: {}",
+        run.output()
+    );
+    // Every timeout started a new adapter for that worker (a restart marker each),
+    // except perhaps each worker's last one.
+    let logs = run.latest("node-logs");
+    let restarts: usize = (0..6)
+        .map(|w| {
+            std::fs::read_to_string(logs.join(format!("client-{w}.log")))
+                .unwrap_or_default()
+                .matches("--- straum restarted client-")
+                .count()
+        })
+        .sum();
+    assert!(
+        restarts >= timed_out,
+        "{restarts} restarts for {timed_out} timeouts"
+    );
+    assert_nothing_left(run.dir.path(), "after timeouts");
+}
+
+/// Without privileges or tools, `--net real` refuses at once, naming what is missing
+/// and the Debian package, before a run directory exists. Needs root (to drop it with
+/// `setpriv`); skipped otherwise.
+#[test]
+fn mode_b_refuses_at_once_without_root_or_tools() {
+    let Some(_lock) = realnet_or_skip(&["setpriv"]) else {
+        return;
+    };
+    let base = [
+        "test",
+        "-w",
+        "lin-kv",
+        "--concurrency",
+        "2n",
+        "--net",
+        "real",
+        "--db-start",
+        "x",
+        "--client",
+        "y",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let as_nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(support::straum_bin())
+        .args(base)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&as_nobody.stderr);
+    assert_eq!(as_nobody.status.code(), Some(254), "{stderr}");
+    assert!(
+        stderr.contains("CAP_NET_ADMIN") && stderr.contains("run as root"),
+        "{stderr}"
+    );
+    let without_tools = Command::new(support::straum_bin())
+        .args(base)
+        .env("PATH", "/nonexistent")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&without_tools.stderr);
+    assert_eq!(without_tools.status.code(), Some(254), "{stderr}");
+    for expected in ["iproute2", "nftables"] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    assert!(!dir.path().join("store").exists(), "nothing was started");
+}

@@ -499,6 +499,11 @@ impl<'a, B: Backend> Engine<'a, B> {
                     let pending = self.workers[worker].pending.as_ref().unwrap();
                     self.workload.error_style().on_timeout(&pending.invocation)
                 };
+                if self.backend.performs_operations() {
+                    // Even a read that timed out (fail) may still be answered; the
+                    // answer must not be taken for the worker's next operation.
+                    self.backend.retire_client(worker);
+                }
                 self.complete(worker, completion, now);
             }
         }
