@@ -133,8 +133,21 @@ pub fn run_test(config: &TestConfig) -> i32 {
         reproduce,
         started,
     };
+    let clocks = match faketime_library {
+        Some(library) => {
+            let dir = std::path::absolute(run_dir.file("clocks")).unwrap_or(run_dir.file("clocks"));
+            match crate::faketime::Clocks::new(library, dir) {
+                Ok(clocks) => Some(clocks),
+                Err(e) => {
+                    eprintln!("straum: cannot create the nodes' clock files: {e}");
+                    return EXIT_CRASHED;
+                }
+            }
+        }
+        None => None,
+    };
     if let Some(real) = &config.real {
-        let spec = real_spec(config, real, &run_dir, seed);
+        let spec = real_spec(config, real, &run_dir, seed, clocks);
         return match RealBackend::start(&spec) {
             Ok(mut backend) => run.drive(&mut backend, workload.as_mut(), history),
             Err(StartError::Interrupted) => {
@@ -159,18 +172,6 @@ pub fn run_test(config: &TestConfig) -> i32 {
         data_dir: std::path::absolute(run_dir.file("node-data")).ok(),
         seed: Some(seed),
     };
-    let clocks = if let Some(library) = faketime_library {
-        let dir = std::path::absolute(run_dir.file("clocks")).unwrap_or(run_dir.file("clocks"));
-        match crate::faketime::Clocks::new(library, dir) {
-            Ok(clocks) => Some(clocks),
-            Err(e) => {
-                eprintln!("straum: cannot create the nodes' clock files: {e}");
-                return EXIT_CRASHED;
-            }
-        }
-    } else {
-        None
-    };
     let mut backend = match ProcessBackend::spawn_with_clocks(&spec, clocks) {
         Ok(backend) => backend,
         Err(e) => {
@@ -182,7 +183,13 @@ pub fn run_test(config: &TestConfig) -> i32 {
 }
 
 /// Mode B's start-up settings for one run.
-fn real_spec(config: &TestConfig, real: &RealNetConfig, run_dir: &RunDir, seed: u64) -> RealSpec {
+fn real_spec(
+    config: &TestConfig,
+    real: &RealNetConfig,
+    run_dir: &RunDir,
+    seed: u64,
+    clocks: Option<crate::faketime::Clocks>,
+) -> RealSpec {
     let absolute =
         |name: &str| std::path::absolute(run_dir.file(name)).unwrap_or(run_dir.file(name));
     RealSpec {
@@ -198,6 +205,7 @@ fn real_spec(config: &TestConfig, real: &RealNetConfig, run_dir: &RunDir, seed: 
             peer_port: real.peer_port,
             log_dir: absolute("node-logs"),
             data_dir: absolute("node-data"),
+            clocks,
         },
         client: ClientSpec {
             command: real.client.clone(),

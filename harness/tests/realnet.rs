@@ -27,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use straum::nemesis::PartitionShape;
 use straum::realnet::cluster::Cluster;
 use straum::realnet::{clean, is_straum_link, nft, preflight};
-use support::realnet::{leftovers, realnet_or_skip, CleanOnDrop};
+use support::realnet::{leftovers, realnet_or_skip};
 
 /// A run name unique to this process and test.
 fn run_name(test: &str) -> String {
@@ -231,10 +231,9 @@ fn apply_and_check(cluster: &Cluster, cut: &[bool], what: &str) {
 
 #[test]
 fn partitions_on_real_links_cut_exactly_the_grudge_and_teardown_leaves_nothing() {
-    let Some(_serial) = realnet_or_skip(&["python3"]) else {
+    let Some(_guard) = realnet_or_skip(&["python3"]) else {
         return;
     };
-    let _guard = CleanOnDrop;
     assert_eq!(
         leftovers(),
         Vec::<String>::new(),
@@ -354,10 +353,9 @@ fn names(held: &serde_json::Value) -> (Vec<String>, Vec<String>, Vec<u64>) {
 
 #[test]
 fn straum_clean_removes_what_a_sigkilled_straum_left_behind() {
-    let Some(_serial) = realnet_or_skip(&["python3"]) else {
+    let Some(_guard) = realnet_or_skip(&["python3"]) else {
         return;
     };
-    let _guard = CleanOnDrop;
     assert_eq!(
         leftovers(),
         Vec::<String>::new(),
@@ -433,10 +431,9 @@ fn straum_clean_removes_what_a_sigkilled_straum_left_behind() {
 
 #[test]
 fn sigterm_tears_a_held_cluster_down() {
-    let Some(_serial) = realnet_or_skip(&["python3"]) else {
+    let Some(_guard) = realnet_or_skip(&["python3"]) else {
         return;
     };
-    let _guard = CleanOnDrop;
     assert_eq!(
         leftovers(),
         Vec::<String>::new(),
@@ -461,10 +458,9 @@ fn sigterm_tears_a_held_cluster_down() {
 
 #[test]
 fn latency_and_drop_on_real_links_are_refused_without_netem() {
-    let Some(_serial) = realnet_or_skip(&["python3"]) else {
+    let Some(_guard) = realnet_or_skip(&["python3"]) else {
         return;
     };
-    let _guard = CleanOnDrop;
     let netem = preflight::netem_available().unwrap();
     assert_eq!(
         leftovers(),
@@ -488,10 +484,9 @@ fn latency_and_drop_on_real_links_are_refused_without_netem() {
 
 #[test]
 fn teardown_after_straum_clean_removed_everything_succeeds() {
-    let Some(_serial) = realnet_or_skip(&["python3"]) else {
+    let Some(_guard) = realnet_or_skip(&["python3"]) else {
         return;
     };
-    let _guard = CleanOnDrop;
     assert_eq!(
         leftovers(),
         Vec::<String>::new(),
@@ -511,10 +506,9 @@ fn teardown_after_straum_clean_removed_everything_succeeds() {
 
 #[test]
 fn a_create_that_fails_halfway_removes_what_it_made() {
-    let Some(_serial) = realnet_or_skip(&["python3"]) else {
+    let Some(_guard) = realnet_or_skip(&["python3"]) else {
         return;
     };
-    let _guard = CleanOnDrop;
     assert_eq!(
         leftovers(),
         Vec::<String>::new(),

@@ -170,6 +170,7 @@ fn db_spec(dir: &Path, start: String, ready: Option<&str>, timeout: Duration) ->
         peer_port: 47_102,
         log_dir: dir.join("node-logs"),
         data_dir: dir.join("node-data"),
+        clocks: None,
     }
 }
 

@@ -200,6 +200,10 @@ impl Backend for RealBackend {
         self.db.resume(node);
     }
 
+    fn set_clock_offset(&mut self, node: NodeIndex, offset_ms: i64) -> Result<(), String> {
+        self.db.set_clock_offset(node, offset_ms)
+    }
+
     fn write_blocked_for(&self, _node: NodeIndex) -> Option<Nanos> {
         None
     }

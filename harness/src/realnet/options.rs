@@ -8,7 +8,7 @@ use clap::Args;
 use super::db::check_template;
 
 /// Faults Mode B can inject on real processes and links here.
-const REAL_FAULTS: [&str; 3] = ["partition", "kill", "pause"];
+const REAL_FAULTS: [&str; 4] = ["partition", "kill", "pause", "clock"];
 
 /// Mode B's flags of `straum test`.
 #[derive(Debug, Clone, Args)]
@@ -139,9 +139,9 @@ impl RealNetArgs {
     }
 }
 
-/// Mode B does partition (nftables), kill and pause (signals). Latency and drop need
-/// `tc netem`, which is probed for and refused with the kernel's reason where absent;
-/// the rest are refused by name.
+/// Mode B does partition (nftables), kill and pause (signals) and clock
+/// (libfaketime). Latency and drop need `tc netem`, which is probed for and refused
+/// with the kernel's reason where absent; duplicate is refused by name.
 fn refuse_unreal_faults(faults: &[String], latency_ms: u64, errors: &mut Vec<String>) {
     let mut link_faults: Vec<&str> = faults
         .iter()
@@ -167,17 +167,11 @@ fn refuse_unreal_faults(faults: &[String], latency_ms: u64, errors: &mut Vec<Str
         if REAL_FAULTS.contains(&fault) || matches!(fault, "latency" | "drop") {
             continue;
         }
-        errors.push(match fault {
-            "clock" => "the clock fault is not available with --net real: libfaketime \
-                        does not reach statically linked programs such as etcd (Go), so \
-                        straum cannot promise the skew takes effect"
-                .into(),
-            other => format!(
-                "the {other} fault is a network-model fault of --net simulated; --net real \
-                 injects {}",
-                REAL_FAULTS.join(", ")
-            ),
-        });
+        errors.push(format!(
+            "the {fault} fault is a network-model fault of --net simulated; --net real \
+             injects {}",
+            REAL_FAULTS.join(", ")
+        ));
     }
 }
 
@@ -245,12 +239,11 @@ mod tests {
     #[test]
     fn faults_real_links_cannot_do_are_refused_by_name() {
         let mut errors = Vec::new();
-        let faults: Vec<String> = ["kill", "pause", "duplicate", "clock"]
+        let faults: Vec<String> = ["partition", "kill", "pause", "clock", "duplicate"]
             .map(String::from)
             .to_vec();
         args("real").validate(false, &faults, 0, &mut errors);
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].contains("duplicate fault is a network-model fault"));
-        assert!(errors[1].contains("libfaketime"));
     }
 }

@@ -9,9 +9,24 @@ use straum::realnet::{clean, is_straum_link, is_straum_netns, preflight};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// The lock, or `None` (with a note; a failure under CI) when Mode B cannot run:
+/// Held by a real-network test: one test at a time, and when it ends (passed or
+/// failed) every straum object still present is removed.
+pub struct RealnetGuard {
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Drop for RealnetGuard {
+    fn drop(&mut self) {
+        let cleaned = clean::clean();
+        if !cleaned.netns.is_empty() || !cleaned.links.is_empty() {
+            eprintln!("cleaned up after a test: {cleaned:?}");
+        }
+    }
+}
+
+/// The guard, or `None` (with a note; a failure under CI) when Mode B cannot run:
 /// no root, no `ip`/`nft`, or a missing `extra` program (e.g. python3, etcd).
-pub fn realnet_or_skip(extra: &[&str]) -> Option<MutexGuard<'static, ()>> {
+pub fn realnet_or_skip(extra: &[&str]) -> Option<RealnetGuard> {
     let mut problems = preflight::problems();
     let path = std::env::var_os("PATH").unwrap_or_default();
     for program in extra {
@@ -31,7 +46,9 @@ pub fn realnet_or_skip(extra: &[&str]) -> Option<MutexGuard<'static, ()>> {
         );
         return None;
     }
-    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+    Some(RealnetGuard {
+        _serial: SERIAL.lock().unwrap_or_else(|e| e.into_inner()),
+    })
 }
 
 /// Every namespace and host link named like straum's.
@@ -85,16 +102,4 @@ pub fn processes_under(dir: &Path) -> Vec<String> {
             })
         })
         .collect()
-}
-
-/// Removes every straum object when dropped, so that a failing test leaves nothing.
-pub struct CleanOnDrop;
-
-impl Drop for CleanOnDrop {
-    fn drop(&mut self) {
-        let cleaned = clean::clean();
-        if !cleaned.netns.is_empty() || !cleaned.links.is_empty() {
-            eprintln!("cleaned up after a test: {cleaned:?}");
-        }
-    }
 }

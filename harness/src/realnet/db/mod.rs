@@ -68,6 +68,9 @@ pub struct DbSpec {
     /// Where each node's data directory `<id>/` is made (mode 0700 when new); it
     /// survives restarts.
     pub data_dir: PathBuf,
+    /// Per-node wall clocks (the clock fault): the start command runs under
+    /// libfaketime reading its node's clock file. `None` leaves clocks alone.
+    pub clocks: Option<crate::faketime::Clocks>,
 }
 
 /// One node's process and what it is run with.
@@ -190,7 +193,18 @@ impl DbCluster {
         let err = log
             .try_clone()
             .map_err(|e| format!("could not open {}: {e}", node.log.display()))?;
-        let mut cmd = shell_in(&node.netns, &node.start, &env_of(node), &node.data);
+        let mut env = env_of(node).to_vec();
+        if let Some(clocks) = &self.spec.clocks {
+            let faked = clocks
+                .environment(id)
+                .map_err(|e| format!("could not set up the clock of node {id}: {e}"))?;
+            env.extend(
+                faked
+                    .into_iter()
+                    .map(|(k, v)| (k, v.to_string_lossy().into_owned())),
+            );
+        }
+        let mut cmd = shell_in(&node.netns, &node.start, &env, &node.data);
         let child =
             cmd.stdout(log).stderr(err).spawn().map_err(|e| {
                 format!("could not start node {id} (`{}`): {e}", quote(&node.start))
@@ -391,6 +405,19 @@ impl DbCluster {
         let next = self.nodes[node].generation + 1;
         self.spawn(node, next)?;
         Ok(next)
+    }
+
+    /// Move node `node`'s wall clock `offset_ms` off real time (0 resets it); the
+    /// running process sees it at once (its clock file is re-read on every call).
+    pub fn set_clock_offset(&self, node: usize, offset_ms: i64) -> Result<(), String> {
+        let clocks = self
+            .spec
+            .clocks
+            .as_ref()
+            .ok_or("the nodes were not started under libfaketime")?;
+        clocks
+            .set_offset(&self.nodes[node].id, offset_ms)
+            .map_err(|e| e.to_string())
     }
 
     /// SIGSTOP node `node`'s process group (if it runs).
