@@ -200,32 +200,6 @@ fn the_clock_fault_moves_a_nodes_wall_clock_as_scheduled() {
         s(&fixture("clock_reporter.py"))
     ));
     assert_eq!(run.code, Some(0), "{}", run.output());
-    // The schedule: every clock change of n0, in order, starting from 0.
-    let mut expected = vec![0i64];
-    for op in run.history() {
-        let value = &op["value"];
-        let offset = match op["f"].as_str() {
-            Some("start-clock") if value.is_object() => value["offsets-ms"]["n0"].as_i64(),
-            Some("stop-clock") if value.is_object() => Some(0),
-            _ => None,
-        };
-        if let Some(offset) = offset.filter(|o| Some(o) != expected.last()) {
-            expected.push(offset);
-        }
-    }
-    assert!(expected.len() >= 4, "{expected:?}");
     let log = std::fs::read_to_string(run.latest("node-logs/n0.log")).unwrap();
-    let seen: Vec<i64> = log
-        .lines()
-        .filter_map(|l| l.strip_prefix("offset-ms "))
-        .map(|v| v.parse().unwrap())
-        .collect();
-    // The last change may come just before the node is stopped, unseen.
-    assert!(
-        seen.len() == expected.len() || seen.len() + 1 == expected.len(),
-        "seen {seen:?}, scheduled {expected:?}"
-    );
-    for (s, e) in seen.iter().zip(&expected) {
-        assert!((s - e).abs() <= 50, "seen {seen:?}, scheduled {expected:?}");
-    }
+    support::assert_clock_followed_schedule(&run, "n0", &log);
 }

@@ -190,4 +190,37 @@ pub fn assert_stopped_cleanly(run: &Run, time_limit_secs: u64, min_pids: usize) 
     assert!(run.latest("history.jsonl").exists());
     assert_eq!(run.results()["valid?"], "unknown");
 }
+
+/// The clock fault's schedule for `node` in a run's history (every change of its
+/// offset in ms, in order, starting from 0) must be what the node reported in `log`
+/// as `offset-ms <ms>` lines (`fixture.report_clock`), each within 50 ms; the last
+/// change may come just before the node is stopped, unseen.
+pub fn assert_clock_followed_schedule(run: &Run, node: &str, log: &str) {
+    let mut expected = vec![0i64];
+    for op in run.history() {
+        let value = &op["value"];
+        let offset = match op["f"].as_str() {
+            Some("start-clock") if value.is_object() => value["offsets-ms"][node].as_i64(),
+            Some("stop-clock") if value.is_object() => Some(0),
+            _ => None,
+        };
+        if let Some(offset) = offset.filter(|o| Some(o) != expected.last()) {
+            expected.push(offset);
+        }
+    }
+    assert!(expected.len() >= 4, "{expected:?}");
+    let seen: Vec<i64> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("offset-ms "))
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        seen.len() == expected.len() || seen.len() + 1 == expected.len(),
+        "seen {seen:?}, scheduled {expected:?}"
+    );
+    for (s, e) in seen.iter().zip(&expected) {
+        assert!((s - e).abs() <= 50, "seen {seen:?}, scheduled {expected:?}");
+    }
+}
+
 pub mod realnet;
