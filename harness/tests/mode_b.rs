@@ -378,7 +378,7 @@ fn etcd_with_linearizable_reads_passes_under_partition_kill_and_pause() {
     );
     assert_eq!(run.code, Some(0), "{}", run.output());
     let ok = run.history().iter().filter(|op| op["type"] == "ok").count();
-    assert!(ok > 200, "only {ok} ok operations: {}", run.output());
+    assert!(ok > 50, "only {ok} ok operations: {}", run.output());
     assert_nothing_left(run.dir.path(), "after an etcd run");
 }
 
