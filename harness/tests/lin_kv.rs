@@ -36,6 +36,14 @@ fn a_proxy_to_lin_kv_passes_and_proxies_to_seq_kv_and_lww_kv_fail_with_the_stale
             run.output()
         );
 
+        // The sentence cites the op, so the terminal puts it on a timeline with its
+        // node and the faults around it.
+        assert!(
+            run.stdout.contains("timeline of the first problems") && run.stdout.contains("▶"),
+            "{service}: {}",
+            run.output()
+        );
+
         // Each failing key is drawn on a page linked from the index.
         let first = failures[0].as_str().unwrap().to_string();
         let page_name = format!("lin-kv-key-{first}.html");

@@ -408,7 +408,9 @@ fn etcd_with_serializable_reads_fails_with_the_stale_read_named() {
     );
     assert_eq!(run.code, Some(1), "{}", run.output());
     assert!(
-        run.stdout.contains("but every order of the") && run.stdout.contains(" read "),
+        run.stdout.contains("but every order of the")
+            && run.stdout.contains("timeline of the first problems")
+            && run.stdout.contains(" read "),
         "{}",
         run.output()
     );

@@ -234,10 +234,13 @@ pub fn check(history: &[Op], options: &CheckOptions) -> CheckResult {
     let mut result = CheckResult::new(report.valid);
     result.fields = fields;
     result.fields.remove("valid?");
+    // "op N" (the invocation's history index) makes the terminal report show the
+    // failing operation, its node and the faults around it on a timeline.
     result.findings = report
-        .explanations()
-        .into_iter()
-        .map(String::from)
+        .results
+        .iter()
+        .filter_map(|r| r.failure.as_ref())
+        .map(|f| format!("{} (op {})", f.explanation, f.op.source))
         .collect();
     for key in &report.unknown {
         let reason = report
