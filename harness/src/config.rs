@@ -150,6 +150,7 @@ impl TestConfig {
             seconds,
             stopped,
             interrupted,
+            real_net: self.real.is_some(),
         }
     }
 }

@@ -69,6 +69,10 @@ pub struct RunRecord {
     pub stopped: Option<String>,
     /// Whether it was interrupted by a signal.
     pub interrupted: bool,
+    /// Mode B (`--net real`): the nodes talked over real links, which straum does
+    /// not see (absent in older records).
+    #[serde(default)]
+    pub real_net: bool,
 }
 
 impl RunRecord {
@@ -174,6 +178,7 @@ pub fn finish(
                 results_path: run_dir.file("results.json").display().to_string(),
                 report_path: run_dir.file(render::INDEX).display().to_string(),
                 reproduce: record.reproduce.clone(),
+                real_net: record.real_net,
             };
             let text = summary(&facts, ops, &analysis);
             let exit = match analysis.valid {

@@ -128,6 +128,8 @@ pub struct RunFacts<'a> {
     pub report_path: String,
     /// The command reproducing this run.
     pub reproduce: String,
+    /// Mode B: the network was real, so straum has no message counts to show.
+    pub real_net: bool,
 }
 
 /// The invariant table of checkers that report one (`invariants` rows of invariant,
@@ -197,7 +199,12 @@ pub fn summary(facts: &RunFacts, history: &[Op], analysis: &Analysis) -> String 
         count(OpType::Fail),
         count(OpType::Info)
     );
-    if let Some(net) = analysis.checker("net") {
+    if facts.real_net {
+        let _ = writeln!(
+            out,
+            "network      real links (--net real): node traffic is not seen by straum"
+        );
+    } else if let Some(net) = analysis.checker("net") {
         let per_op = |class: &str| {
             net.fields[class]
                 .get("msgs-per-op")
@@ -403,6 +410,7 @@ mod tests {
             results_path: "store/echo/T/results.json".into(),
             report_path: "store/echo/T/index.html".into(),
             reproduce: "straum test -w echo --bin ./echo --seed 42".into(),
+            real_net: false,
         };
         let text = summary(&facts, &history, &analysis);
         let golden_path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/golden/echo_summary.txt");

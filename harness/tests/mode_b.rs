@@ -123,6 +123,11 @@ fn a_primary_forwarding_cluster_passes_lin_kv_under_partition_kill_and_pause() {
     let history = run.history();
     let ok = history.iter().filter(|op| op["type"] == "ok").count();
     assert!(ok > 100, "only {ok} ok operations: {}", run.output());
+    assert!(
+        run.stdout.contains("network      real links (--net real)"),
+        "{}",
+        run.output()
+    );
     for fault in ["start-partition", "start-kill", "start-pause"] {
         assert!(ops_named(&run, fault) > 0, "no {fault} in the history");
     }
