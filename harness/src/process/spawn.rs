@@ -56,15 +56,9 @@ pub fn spawn(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .process_group(0);
-    // SAFETY: prctl is async-signal-safe; it makes the kernel kill the node if the
-    // harness dies without running its teardown (e.g. SIGKILL). The fork this implies
-    // is cheap because the harness is one small process with a handful of threads.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    // The fork this implies is cheap: the harness is one small process with a
+    // handful of threads.
+    die_with_parent(&mut command);
     let log_path = spec.log_dir.join(format!("{id}.log"));
     let mut log = std::fs::OpenOptions::new()
         .create(true)
@@ -112,6 +106,19 @@ pub fn spawn(
         stderr,
         pidfd,
     })
+}
+
+/// Make `command`'s process die (SIGKILL) when the thread that starts it dies — the
+/// harness's core thread, so also when the harness is killed without running its
+/// teardown. Every process straum starts gets this.
+pub(crate) fn die_with_parent(command: &mut Command) {
+    // SAFETY: prctl is async-signal-safe, as a pre_exec hook must be.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
 }
 
 fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use crate::backend::BackendEvent;
 use crate::process::describe_exit;
 use crate::process::lines::{quote, LineFramer, Piece};
 use crate::process::poller::{Interest, Poller};
-use crate::process::spawn::{kill_group, set_nonblocking};
+use crate::process::spawn::{die_with_parent, kill_group, set_nonblocking};
 use crate::process::stderr::{log_tail, restart_marker};
 
 use super::adapter::{parse_reply, Reply};
@@ -136,13 +136,7 @@ impl ClientPool {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .process_group(0);
-        // SAFETY: prctl is async-signal-safe; the adapter dies with straum.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut command);
         let mut child = command.spawn().map_err(|e| {
             format!(
                 "could not start the client adapter (--client {:?}): {e}",

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::process::describe_exit;
+use crate::process::spawn::die_with_parent;
 use crate::realnet::cluster::exec_in_netns;
 
 /// Bytes of a short command's output read back (its beginning; then abridged).
@@ -25,14 +26,7 @@ pub(super) fn shell_in(netns: &str, command: &str, env: &[(&str, String)], dir: 
     }
     let mut cmd = exec_in_netns(netns, &sh);
     cmd.stdin(Stdio::null()).process_group(0);
-    // SAFETY: prctl is async-signal-safe; the kernel then kills the process when the
-    // thread that started it (or the whole harness) dies without stopping it.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    die_with_parent(&mut cmd);
     cmd
 }
 
