@@ -213,6 +213,22 @@ fn an_adapter_that_prints_garbage_stops_the_run_naming_what_was_expected() {
 }
 
 #[test]
+fn an_adapter_answering_what_was_not_asked_stops_the_run() {
+    let Some(_guard) = realnet_or_skip(&["python3"]) else {
+        return;
+    };
+    let run = run(&lin_kv_args(true, "--unasked", &["--time-limit", "10"]));
+    assert_eq!(run.code, Some(255), "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("printed a line while no operation was asked of it"),
+        "{}",
+        run.output()
+    );
+    assert_nothing_left(run.dir.path(), "after an unasked reply");
+}
+
+#[test]
 fn sigint_and_sigterm_tear_everything_down_and_keep_the_history() {
     let Some(_guard) = realnet_or_skip(&["python3"]) else {
         return;

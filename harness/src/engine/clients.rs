@@ -120,24 +120,24 @@ impl<'a, B: Backend> Engine<'a, B> {
         reply: Result<crate::realnet::adapter::Reply, String>,
         now: Nanos,
     ) -> Result<(), Stop> {
+        // An unusable client stops the run whatever operation it was about (a line
+        // nobody asked for belongs to none).
+        let reply = reply.map_err(|cause| {
+            Stop::Failed(Failure {
+                node: None,
+                cause,
+                line: None,
+            })
+        })?;
         let Some(pending) = &self.workers[worker].pending else {
             return Ok(());
         };
         if pending.msg_id != op {
             return Ok(()); // a late answer to an operation that already timed out
         }
-        match reply {
-            Ok(reply) => {
-                let completion = crate::realnet::adapter::completion(&pending.invocation, reply);
-                self.complete(worker, completion, now);
-                Ok(())
-            }
-            Err(cause) => Err(Stop::Failed(Failure {
-                node: None,
-                cause,
-                line: None,
-            })),
-        }
+        let completion = crate::realnet::adapter::completion(&pending.invocation, reply);
+        self.complete(worker, completion, now);
+        Ok(())
     }
 
     /// Carry out what the workload said to do next for a worker's operation.
