@@ -82,6 +82,97 @@ fn unseen_appends(
     out
 }
 
+/// A key's version order (its longest read) with what every read of a prefix of it
+/// needs, computed once per key instead of once per read: the writer of each
+/// position (so edges need no lookup by value) and how long a prefix is clean.
+struct Order<'a> {
+    /// The transaction that read the longest state.
+    reader: u32,
+    /// The longest read: the version order.
+    order: &'a [Atom],
+    /// Where this key's writers by position start in [`Orders::writers`].
+    start: usize,
+    /// Reads this long or shorter that are a prefix of `order` show only elements
+    /// some possibly committed transaction appended, none twice: no G1a, no
+    /// garbage-read, no duplicate-elements.
+    clean: usize,
+}
+
+/// Every read key's [`Order`], and one flat list of writers by position (`NONE`
+/// where no single possibly committed transaction appended that element).
+struct Orders<'a> {
+    keys: FastMap<Atom, Order<'a>>,
+    writers: Vec<u32>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl<'a> Orders<'a> {
+    fn new(longest: FastMap<Atom, (u32, &'a [Atom])>, possible: &Writers) -> Orders<'a> {
+        let total = longest.values().map(|(_, order)| order.len()).sum();
+        let mut writers = Vec::with_capacity(total);
+        let mut keys = FastMap::with_capacity_and_hasher(longest.len(), Default::default());
+        for (k, (reader, order)) in longest {
+            let start = writers.len();
+            writers.extend(
+                order
+                    .iter()
+                    .map(|v| possible.get(&(k, *v)).copied().flatten().unwrap_or(NONE)),
+            );
+            let missing = order
+                .iter()
+                .position(|v| !possible.contains_key(&(k, *v)))
+                .unwrap_or(order.len());
+            let clean = missing.min(first_repeat(order));
+            keys.insert(
+                k,
+                Order {
+                    reader,
+                    order,
+                    start,
+                    clean,
+                },
+            );
+        }
+        Orders { keys, writers }
+    }
+
+    /// The writer of position `pos` of `order` (`None` past its end or when unknown).
+    fn writer(&self, order: &Order, pos: usize) -> Option<u32> {
+        (pos < order.order.len())
+            .then(|| self.writers[order.start + pos])
+            .filter(|&w| w != NONE)
+    }
+}
+
+/// The first position whose element appears earlier in `list` (`list.len()` if none).
+fn first_repeat(list: &[Atom]) -> usize {
+    if list.len() <= 32 {
+        return (1..list.len())
+            .find(|&j| list[..j].contains(&list[j]))
+            .unwrap_or(list.len());
+    }
+    let mut seen: FastMap<Atom, ()> = FastMap::default();
+    list.iter()
+        .position(|v| seen.insert(*v, ()).is_some())
+        .unwrap_or(list.len())
+}
+
+/// How many reads committed transactions made and how many appends any made.
+fn mop_counts(t: &Txns) -> (usize, usize) {
+    let (mut reads, mut appends) = (0, 0);
+    for txn in &t.txns {
+        for mop in &txn.mops {
+            match mop {
+                Mop::Write(..) => appends += 1,
+                _ if txn.status == Status::Ok => reads += 1,
+                _ => {}
+            }
+        }
+    }
+    (reads, appends)
+}
+
 fn reads(t: &Txns) -> impl Iterator<Item = (u32, Atom, &[Atom])> {
     t.txns
         .iter()
@@ -115,31 +206,44 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         if list.len() > e.1.len() {
             *e = (i, list);
         }
-        check_elements(t, found, &possible, &failed, i, k, list);
     }
     // An append no read shows comes after every element the longest read shows, so
     // the last element's writer and the readers of the longest state precede it
     // (transitively, whichever unseen append came first) — Elle's inference, which
     // finds write skew over keys no read shows appended
     let unseen = unseen_appends(&possible, &longest);
+    let orders = Orders::new(longest, &possible);
     let mut broken: std::collections::HashSet<Atom> = Default::default();
     for (i, k, list) in reads(t) {
         steps += 1;
         if deadline.over(steps) {
             return None;
         }
-        let (j, order) = longest[&k];
-        if order[..list.len()] != *list && broken.insert(k) {
+        let key = &orders.keys[&k];
+        let prefix = key.order[..list.len()] == *list;
+        if prefix && list.len() <= key.clean {
+            // a clean prefix: of the element checks only G1b can apply
+            let last = list.len().checked_sub(1);
+            let writer = last.and_then(|pos| orders.writer(key, pos));
+            intermediate_read(t, found, i, k, list, writer);
+        } else {
+            check_elements(t, found, &possible, &failed, i, k, list);
+        }
+        if !prefix && broken.insert(k) {
+            let j = key.reader;
             let sentence = format!(
                 "{} read {} of key {}, and {} read {}: neither is a prefix of the other, so no single order of appends explains both",
                 found.label(t, i), t.atoms.list(list),
-                t.atoms.name(k), found.label(t, j), t.atoms.list(order)
+                t.atoms.name(k), found.label(t, j), t.atoms.list(key.order)
             );
-            let ex = json!({"key": found.atom(t, k), "values": [found.atoms(t, list), found.atoms(t, order)], "ops": [found.op(t, i), found.op(t, j)]});
+            let ex = json!({"key": found.atom(t, k), "values": [found.atoms(t, list), found.atoms(t, key.order)], "ops": [found.op(t, i), found.op(t, j)]});
             found.add_txns("incompatible-order", ex, sentence, t, &[i, j]);
         }
     }
-    let mut edges = Vec::with_capacity(2 * t.txns.len() + 16);
+    // at most one wr and one rw edge per read, one ww per append, plus the unseen
+    let (read_count, append_count) = mop_counts(t);
+    let unseen_count: usize = unseen.values().map(Vec::len).sum();
+    let mut edges = Vec::with_capacity(2 * read_count + append_count + 2 * unseen_count + 16);
     for (i, k, list) in reads(t) {
         steps += 1;
         if deadline.over(steps) {
@@ -148,23 +252,26 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         if broken.contains(&k) {
             continue;
         }
-        let order = longest[&k].1;
+        // every read of an unbroken key is a prefix of its order
+        let key = &orders.keys[&k];
+        let a = list.last().copied().unwrap_or(NO_ATOM);
         // wr: the writer of the last element precedes the reader
-        if let Some(&last) = list.last() {
-            if let Some(Some(w)) = possible.get(&(k, last)) {
-                edges.push(Edge {
-                    from: *w,
-                    to: i,
-                    kind: kind::WR,
-                    key: k,
-                    a: last,
-                    b: NO_ATOM,
-                });
-            }
+        if let Some(w) = list
+            .len()
+            .checked_sub(1)
+            .and_then(|pos| orders.writer(key, pos))
+        {
+            edges.push(Edge {
+                from: w,
+                to: i,
+                kind: kind::WR,
+                key: k,
+                a,
+                b: NO_ATOM,
+            });
         }
         // rw: a reader of the longest state precedes every append it does not show
-        if list.len() == order.len() {
-            let a = list.last().copied().unwrap_or(NO_ATOM);
+        if list.len() == key.order.len() {
             for &(v, w) in unseen.get(&k).map_or(&[][..], Vec::as_slice) {
                 edges.push(Edge {
                     from: i,
@@ -177,37 +284,40 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
             }
         }
         // rw: the reader precedes whoever appended the next element
-        if let Some(&next) = order.get(list.len()) {
-            if let Some(Some(w)) = possible.get(&(k, next)) {
-                let a = list.last().copied().unwrap_or(NO_ATOM);
-                edges.push(Edge {
-                    from: i,
-                    to: *w,
-                    kind: kind::RW,
-                    key: k,
-                    a,
-                    b: next,
-                });
-            }
+        if let Some(w) = orders.writer(key, list.len()) {
+            edges.push(Edge {
+                from: i,
+                to: w,
+                kind: kind::RW,
+                key: k,
+                a,
+                b: key.order[list.len()],
+            });
         }
     }
-    let mut keys: Vec<(&Atom, &(u32, &[Atom]))> = longest.iter().collect();
+    let mut keys: Vec<(&Atom, &Order)> = orders.keys.iter().collect();
     keys.sort_unstable_by_key(|(k, _)| **k);
-    let anyone = writers(t, |_| true);
-    for &(&k, &(_, order)) in &keys {
-        if !broken.contains(&k) {
-            dirty_update(t, found, &anyone, k, order);
+    for &(&k, key) in &keys {
+        // only a key with a failed append can have a dirty update
+        let aborted = |v: &Atom| failed.contains_key(&(k, *v));
+        if !broken.contains(&k) && !failed.is_empty() && key.order.iter().any(aborted) {
+            dirty_update(t, found, &possible, &failed, k, key.order);
         }
     }
-    for (&k, &(_, order)) in keys {
+    for (&k, key) in keys {
         if broken.contains(&k) {
             continue;
         }
+        let order = key.order;
         // ww: the last element's writer precedes every append no read shows
-        if let Some(Some(a)) = order.last().and_then(|last| possible.get(&(k, *last))) {
+        if let Some(a) = order
+            .len()
+            .checked_sub(1)
+            .and_then(|pos| orders.writer(key, pos))
+        {
             for &(v, w) in unseen.get(&k).map_or(&[][..], Vec::as_slice) {
                 edges.push(Edge {
-                    from: *a,
+                    from: a,
                     to: w,
                     kind: kind::WW,
                     key: k,
@@ -216,21 +326,19 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
                 });
             }
         }
-        for pair in order.windows(2) {
+        for pos in 1..order.len() {
             steps += 1;
             if deadline.over(steps) {
                 return None;
             }
-            if let (Some(Some(a)), Some(Some(b))) =
-                (possible.get(&(k, pair[0])), possible.get(&(k, pair[1])))
-            {
+            if let (Some(a), Some(b)) = (orders.writer(key, pos - 1), orders.writer(key, pos)) {
                 edges.push(Edge {
-                    from: *a,
-                    to: *b,
+                    from: a,
+                    to: b,
                     kind: kind::WW,
                     key: k,
-                    a: pair[0],
-                    b: pair[1],
+                    a: order[pos - 1],
+                    b: order[pos],
                 });
             }
         }
@@ -241,10 +349,22 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
 /// dirty-update (Elle's `dirty-update-cases`): in a key's version order, an element
 /// appended by a failed transaction is followed (past any indeterminate ones) by an
 /// element a committed transaction appended on top of that aborted state.
-fn dirty_update(t: &Txns, found: &mut Findings, anyone: &Writers, k: Atom, order: &[Atom]) {
+fn dirty_update(
+    t: &Txns,
+    found: &mut Findings,
+    possible: &Writers,
+    failed: &Writers,
+    k: Atom,
+    order: &[Atom],
+) {
     let mut aborted: Option<(u32, usize)> = None;
     for (pos, &v) in order.iter().enumerate() {
-        let Some(&Some(w)) = anyone.get(&(k, v)) else {
+        // the one transaction, of any outcome, that appended v
+        let anyone = match (possible.get(&(k, v)), failed.get(&(k, v))) {
+            (Some(w), None) | (None, Some(w)) => *w,
+            _ => None,
+        };
+        let Some(w) = anyone else {
             aborted = None;
             continue;
         };
@@ -323,27 +443,38 @@ fn check_elements(
             _ => {}
         }
     }
-    // G1b: the last element came from a writer that appended to k again later
-    let Some(&last) = list.last() else { return };
-    let Some(Some(w)) = possible.get(&(k, last)) else {
+    let last = list.last().and_then(|last| *possible.get(&(k, *last))?);
+    intermediate_read(t, found, i, k, list, last);
+}
+
+/// G1b: the last element of a committed read came from `writer` (its one possibly
+/// committed appender), which appended to the key again after it.
+fn intermediate_read(
+    t: &Txns,
+    found: &mut Findings,
+    i: u32,
+    k: Atom,
+    list: &[Atom],
+    writer: Option<u32>,
+) {
+    let (Some(&last), Some(w)) = (list.last(), writer) else {
         return;
     };
-    if *w == i {
+    if w == i {
         return;
     }
-    let writer = &t.txns[*w as usize];
     let mut after = false;
-    for mop in &writer.mops {
+    for mop in &t.txns[w as usize].mops {
         match *mop {
             Mop::Write(k2, v) if k2 == k && v == last => after = true,
             Mop::Write(k2, v) if k2 == k && after => {
                 let sentence = format!(
                     "{} read {} of key {}, ending in {}, an intermediate state of {}, which appended {} after it",
                     found.label(t, i), t.atoms.list(list),
-                key(), t.atoms.name(last), found.label(t, *w), t.atoms.name(v)
+                t.atoms.name(k), t.atoms.name(last), found.label(t, w), t.atoms.name(v)
                 );
-                let ex = json!({"op": found.op(t, i), "writer": found.op(t, *w), "key": found.atom(t, k), "element": found.atom(t, last)});
-                found.add_txns("G1b", ex, sentence, t, &[i, *w]);
+                let ex = json!({"op": found.op(t, i), "writer": found.op(t, w), "key": found.atom(t, k), "element": found.atom(t, last)});
+                found.add_txns("G1b", ex, sentence, t, &[i, w]);
                 return;
             }
             _ => {}
