@@ -13,6 +13,8 @@
 //! RSS (VmHWM) after building the history and after checking; and the history
 //! written as `history.jsonl` and streamed from disk (what `straum check` does),
 //! each run in a fresh child process so its peak RSS is the streamed check's alone.
+//! `ELLE_BENCH_KEEP=DIR` keeps those files as `DIR/elle-{valid,injected,spanning}.jsonl`
+//! (for `straum check --model list-append`, or a profiler).
 
 use std::io::{BufReader, BufWriter, Write};
 use std::process::Command;
@@ -307,8 +309,14 @@ fn streamed_child(file: &str, options: &ElleOptions) {
 /// Write `history` as `history.jsonl`, then check it streamed `runs` times, each in
 /// a child process; returns the median time, the largest peak RSS (MB) and the
 /// last run's validity and anomaly types.
-fn streamed(history: &[Op], runs: usize) -> (f64, f64, String, String) {
-    let file = std::env::temp_dir().join(format!("straum-elle-bench-{}.jsonl", std::process::id()));
+fn streamed(history: &[Op], runs: usize, mode: &str) -> (f64, f64, String, String) {
+    let keep = std::env::var_os("ELLE_BENCH_KEEP").map(std::path::PathBuf::from);
+    let file = match &keep {
+        Some(dir) => dir.join(format!("elle-{mode}.jsonl")),
+        None => {
+            std::env::temp_dir().join(format!("straum-elle-bench-{}.jsonl", std::process::id()))
+        }
+    };
     let mut out = BufWriter::new(std::fs::File::create(&file).expect("temp file"));
     for op in history {
         serde_json::to_writer(&mut out, op).expect("op serialises");
@@ -335,7 +343,9 @@ fn streamed(history: &[Op], runs: usize) -> (f64, f64, String, String) {
         valid = fields.next().unwrap_or("").to_string();
         types = fields.next().unwrap_or("").to_string();
     }
-    let _ = std::fs::remove_file(&file);
+    if keep.is_none() {
+        let _ = std::fs::remove_file(&file);
+    }
     times.sort_by(f64::total_cmp);
     (times[times.len() / 2], peak, valid, types)
 }
@@ -408,7 +418,7 @@ fn main() {
             result.valid,
             types
         );
-        let (secs, peak, valid, streamed_types) = streamed(&history, runs);
+        let (secs, peak, valid, streamed_types) = streamed(&history, runs, mode);
         println!(
             "{:<9} {:>8.2} s  {:>9.0} txn/s  peak RSS {:.0} MB, streamed from history.jsonl  valid? {valid}  {streamed_types}",
             "",
