@@ -105,7 +105,7 @@ fn path(
             let mut at = goal;
             while at != start {
                 let (from, edge) = parent[at as usize];
-                let e = graph.edges[edge as usize];
+                let e = graph.edge(edge);
                 out.push((e, cite(e.kind, allowed).expect("cited kind")));
                 at = from;
             }
@@ -115,7 +115,7 @@ fn path(
         for (w, idx) in graph.out(v) {
             if member[w as usize] != comp
                 || seen[w as usize] == stamp
-                || graph.edges[idx as usize].kind & allowed == 0
+                || graph.edge(idx).kind & allowed == 0
             {
                 continue;
             }
@@ -198,7 +198,7 @@ pub fn search(
                     .flat_map(|&v| graph.out(v).map(move |(w, idx)| (v, w, idx)))
                     .filter(|&(_, w, idx)| {
                         member[w as usize] == comp_stamp
-                            && cite(graph.edges[idx as usize].kind, allowed | first) == Some(first)
+                            && cite(graph.edge(idx).kind, allowed | first) == Some(first)
                     })
                     .collect();
                 // edges pointing back in completion order are the likeliest to close
@@ -206,7 +206,7 @@ pub fn search(
                 candidates.sort_by_key(|&(v, w, _)| std::cmp::Reverse(v as i64 - w as i64));
                 'edges: for (v, w, idx) in candidates {
                     {
-                        let e = &graph.edges[idx as usize];
+                        let e = graph.edge(idx);
                         tries += 1;
                         if tries > 64 || steps > budget_end {
                             break 'edges;
@@ -231,7 +231,7 @@ pub fn search(
                             }
                             continue;
                         };
-                        let mut steps_ = vec![(*e, first)];
+                        let mut steps_ = vec![(e, first)];
                         steps_.extend(rest);
                         let cycle = Cycle { steps: steps_ };
                         let name = cycle.anomaly();
@@ -311,8 +311,7 @@ pub fn search(
                 graph
                     .out(v)
                     .find(|&(w, idx)| {
-                        member[w as usize] == comp_stamp
-                            && graph.edges[idx as usize].kind & all != 0
+                        member[w as usize] == comp_stamp && graph.edge(idx).kind & all != 0
                     })
                     .map(|(w, idx)| (v, w, idx))
             });
@@ -333,7 +332,7 @@ pub fn search(
                 );
                 match rest {
                     Some(rest) => {
-                        let e = graph.edges[idx as usize];
+                        let e = graph.edge(idx);
                         let mut steps_ = vec![(e, cite(e.kind, all).expect("an allowed kind"))];
                         steps_.extend(rest);
                         let cycle = Cycle { steps: steps_ };

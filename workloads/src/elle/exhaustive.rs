@@ -118,7 +118,7 @@ pub fn search(
     for &v in vertices {
         for (w, idx) in graph.out(v) {
             // an edge that is also ww or wr is cited as such, not as rw
-            let k = graph.edges[idx as usize].kind;
+            let k = graph.edge(idx).kind;
             if member[w as usize] != comp || k & kind::RW == 0 || k & path != 0 {
                 continue;
             }
@@ -202,7 +202,7 @@ pub(super) fn from_target(
             if member[w as usize] != comp {
                 continue;
             }
-            let k = graph.edges[idx as usize].kind;
+            let k = graph.edge(idx).kind;
             // a path edge leads to layer 0; an rw edge, only from layer 0, to layer 1
             let next = if k & path != 0 {
                 0
@@ -243,8 +243,7 @@ fn rank(
     deadline: &mut Deadline,
     steps: &mut usize,
 ) -> Option<bool> {
-    let inside =
-        |w: u32, idx: u32| member[w as usize] == comp && graph.edges[idx as usize].kind & path != 0;
+    let inside = |w: u32, idx: u32| member[w as usize] == comp && graph.edge(idx).kind & path != 0;
     // most histories are close to serial: completion order itself often is one
     let mut in_order = true;
     for &v in vertices {
@@ -305,7 +304,7 @@ pub(super) fn close(graph: &Graph, target: u32, source: u32, path: u8, s: &Scrat
     let (mut v, mut layer) = (source, 0u8);
     while !(v == target && layer == 1) {
         let (prev, prev_layer, idx) = s.parent[layer as usize][v as usize];
-        let e = graph.edges[idx as usize];
+        let e = graph.edge(idx);
         let cited = if layer == 0 {
             cite(e.kind, path).expect("a path kind")
         } else {
@@ -316,7 +315,7 @@ pub(super) fn close(graph: &Graph, target: u32, source: u32, path: u8, s: &Scrat
         layer = prev_layer;
     }
     back.reverse();
-    let first = graph.edges[s.source_edge[source as usize] as usize];
+    let first = graph.edge(s.source_edge[source as usize]);
     let mut steps = vec![(first, kind::RW)];
     steps.extend(back);
     simple(steps)

@@ -48,38 +48,69 @@ pub struct Graph {
     offsets: Vec<u32>,
     /// Target of each edge.
     targets: Vec<u32>,
-    /// Index of each CSR edge in `edges`.
+    /// Kind of each edge, beside `targets` (what the SCC search filters on).
+    kinds: Vec<u8>,
+    /// Index of each CSR edge in the edge list (see [`Graph::edge`]).
     reasons: Vec<u32>,
-    /// Every edge, in insertion order.
-    pub edges: Vec<Edge>,
+    /// The edges, in insertion order: the first list, then the second (kept apart
+    /// so two large lists are never copied into one).
+    edges: Vec<Edge>,
+    more: Vec<Edge>,
 }
 
 impl Graph {
     /// The graph over `n` vertices with these edges (self-edges dropped).
-    pub fn new(n: usize, mut edges: Vec<Edge>) -> Graph {
-        edges.retain(|e| e.from != e.to);
+    pub fn new(n: usize, edges: Vec<Edge>) -> Graph {
+        Graph::from_lists(n, edges, Vec::new())
+    }
+
+    /// The graph over `n` vertices with the edges of both lists, `first` then
+    /// `second` in [`Graph::edge`]'s numbering (self-edges dropped).
+    pub fn from_lists(n: usize, mut first: Vec<Edge>, mut second: Vec<Edge>) -> Graph {
+        first.retain(|e| e.from != e.to);
+        second.retain(|e| e.from != e.to);
+        let all = || first.iter().chain(second.iter());
         let mut offsets = vec![0u32; n + 1];
-        for e in &edges {
+        for e in all() {
             offsets[e.from as usize + 1] += 1;
         }
         for i in 0..n {
             offsets[i + 1] += offsets[i];
         }
+        let count = first.len() + second.len();
         let mut fill = offsets.clone();
-        let mut targets = vec![0u32; edges.len()];
-        let mut reasons = vec![0u32; edges.len()];
-        for (i, e) in edges.iter().enumerate() {
+        let mut targets = vec![0u32; count];
+        let mut kinds = vec![0u8; count];
+        let mut reasons = vec![0u32; count];
+        for (i, e) in all().enumerate() {
             let slot = &mut fill[e.from as usize];
             targets[*slot as usize] = e.to;
+            kinds[*slot as usize] = e.kind;
             reasons[*slot as usize] = i as u32;
             *slot += 1;
         }
         Graph {
             offsets,
             targets,
+            kinds,
             reasons,
-            edges,
+            edges: first,
+            more: second,
         }
+    }
+
+    /// Edge number `i` (an index from [`Graph::out`] or [`Graph::slot`]).
+    pub fn edge(&self, i: u32) -> Edge {
+        let i = i as usize;
+        match self.edges.get(i) {
+            Some(e) => *e,
+            None => self.more[i - self.edges.len()],
+        }
+    }
+
+    /// Number of edges.
+    pub fn edge_count(&self) -> usize {
+        self.edges.len() + self.more.len()
     }
 
     /// Number of vertices.
@@ -89,7 +120,7 @@ impl Graph {
 
     /// True when there are no edges at all.
     pub fn is_empty(&self) -> bool {
-        self.edges.is_empty()
+        self.edge_count() == 0
     }
 
     /// The CSR slots of `v`'s out-edges, for searches that resume where they were.
@@ -97,12 +128,12 @@ impl Graph {
         self.offsets[v as usize]..self.offsets[v as usize + 1]
     }
 
-    /// The out-edge in CSR slot `i`: (target, index into [`Graph::edges`]).
+    /// The out-edge in CSR slot `i`: (target, edge number for [`Graph::edge`]).
     pub fn slot(&self, i: u32) -> (u32, u32) {
         (self.targets[i as usize], self.reasons[i as usize])
     }
 
-    /// Out-edges of `v`: (target, index into [`Graph::edges`]).
+    /// Out-edges of `v`: (target, edge number for [`Graph::edge`]).
     pub fn out(&self, v: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
         let (s, e) = (
             self.offsets[v as usize] as usize,
@@ -155,7 +186,8 @@ pub fn realtime_edges(txns: &[Txn], out: &mut Vec<Edge>, deadline: &mut Deadline
     events.sort_unstable();
     let mut frontier: Vec<u32> = Vec::new();
     let mut in_frontier = vec![false; txns.len()];
-    // the frontier each txn saw at invocation: a range into `seen`
+    // the frontier each txn saw at invocation: a range into `seen`, and with it the
+    // sources of that txn's edges (made once the sweep is done, in one allocation)
     let mut seen: Vec<u32> = Vec::new();
     let mut seen_at: Vec<(u32, u32)> = vec![(0, 0); txns.len()];
     for (n, &(_, what, i)) in events.iter().enumerate() {
@@ -164,17 +196,7 @@ pub fn realtime_edges(txns: &[Txn], out: &mut Vec<Edge>, deadline: &mut Deadline
         }
         if what == 0 {
             let start = seen.len() as u32;
-            for &f in &frontier {
-                out.push(Edge {
-                    from: f,
-                    to: i,
-                    kind: kind::REALTIME,
-                    key: NO_ATOM,
-                    a: NO_ATOM,
-                    b: NO_ATOM,
-                });
-                seen.push(f);
-            }
+            seen.extend_from_slice(&frontier);
             seen_at[i as usize] = (start, seen.len() as u32);
         } else {
             let (s, e) = seen_at[i as usize];
@@ -184,6 +206,20 @@ pub fn realtime_edges(txns: &[Txn], out: &mut Vec<Edge>, deadline: &mut Deadline
             frontier.retain(|&f| in_frontier[f as usize]);
             frontier.push(i);
             in_frontier[i as usize] = true;
+        }
+    }
+    out.reserve_exact(seen.len());
+    for &(_, what, i) in &events {
+        if what == 0 {
+            let (s, e) = seen_at[i as usize];
+            out.extend(seen[s as usize..e as usize].iter().map(|&f| Edge {
+                from: f,
+                to: i,
+                kind: kind::REALTIME,
+                key: NO_ATOM,
+                a: NO_ATOM,
+                b: NO_ATOM,
+            }));
         }
     }
     true
@@ -222,7 +258,7 @@ pub fn sccs(graph: &Graph, mask: u8, deadline: &mut Deadline) -> Option<Vec<Vec<
             while *pos < end {
                 let i = *pos as usize;
                 *pos += 1;
-                if graph.edges[graph.reasons[i] as usize].kind & mask == 0 {
+                if graph.kinds[i] & mask == 0 {
                     continue;
                 }
                 let w = graph.targets[i];

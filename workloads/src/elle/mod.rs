@@ -216,11 +216,10 @@ pub fn check_transactions(
         (inferred, order.join().expect("the real-time sweep"))
     });
     let mut timed_out = inferred.is_none() || !order.1;
-    let mut edges = inferred.unwrap_or_default();
+    let edges = inferred.unwrap_or_default();
     let data_edges = edges.len();
-    edges.extend(order.0);
     let inferred_at = started.elapsed();
-    let g = graph::Graph::new(t.txns.len(), edges);
+    let g = graph::Graph::from_lists(t.txns.len(), edges, order.0);
     let built = started.elapsed();
     let mut drawn = Vec::new();
     let mut scc_count = 0;
@@ -312,7 +311,7 @@ pub fn check_transactions(
         format!(
             "{} txns ({oks} ok), {data_edges} data edges, {} edges in all, {scc_count} cyclic components, {:.2} s (decode {:.2}, infer {:.2}, graph {:.2}, search {:.2})",
             t.txns.len(),
-            g.edges.len(),
+            g.edge_count(),
             started.elapsed().as_secs_f64(),
             decoded.as_secs_f64(),
             (inferred_at - decoded).as_secs_f64(),

@@ -109,7 +109,7 @@ pub fn search(
                 if member[w as usize] != comp {
                     continue;
                 }
-                let Some(l) = next_layer(graph.edges[idx as usize].kind, layer, path) else {
+                let Some(l) = next_layer(graph.edge(idx).kind, layer, path) else {
                     continue;
                 };
                 let ws = 2 * w + l;
@@ -160,7 +160,7 @@ pub fn search(
                     }
                     let u = x / 2;
                     for (w, idx) in graph.out(u) {
-                        let k = graph.edges[idx as usize].kind;
+                        let k = graph.edge(idx).kind;
                         if member[w as usize] == comp
                             && k & path == 0
                             && k & kind::RW != 0
