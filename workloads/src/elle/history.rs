@@ -265,7 +265,7 @@ pub(super) enum Reads<'a> {
 }
 
 /// What pairing needs of an op besides its value.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Head {
     pub index: u64,
     pub time: u64,

@@ -30,6 +30,7 @@ pub mod cases;
 pub mod cycles;
 pub mod exhaustive;
 pub mod explain;
+mod fastline;
 pub mod graph;
 pub mod history;
 pub mod list_append;

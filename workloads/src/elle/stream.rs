@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::fastline::{self, Fast};
 use super::history::{decode, decode_plain, finish, Head, Mop, Reads, Txns};
 use super::pairing::{same_writes, Pending};
 use super::{check_transactions, ElleOptions, TxnKind};
@@ -38,6 +39,7 @@ struct Line<'a> {
 }
 
 /// A client's `txn` op, as far as it is needed.
+#[derive(Debug, PartialEq)]
 enum Event {
     /// An invocation, its micro-ops as JSON text.
     Invoke(Head, Box<str>),
@@ -47,14 +49,25 @@ enum Event {
 }
 
 /// A completion's value, as far as the parser took it.
+#[derive(Debug, PartialEq)]
 enum Completed {
     Decoded(Vec<Mop>),
     Value(Value),
 }
 
 /// Parse line `number` into an event: `None` for blank lines and ops that are not a
-/// client's `txn`.
+/// client's `txn`. The recorder's own lines take the fast path, the rest serde's.
 fn event(number: usize, text: &str, kind: TxnKind) -> Result<Option<Event>, ParseError> {
+    Ok(Some(match fastline::line(text, kind) {
+        Some(Fast::Invoke(head, value)) => Event::Invoke(head, value.into()),
+        Some(Fast::Ok(head, mops)) => Event::Complete(head, Completed::Decoded(mops)),
+        Some(Fast::Other(head)) => Event::Complete(head, Completed::Value(Value::Null)),
+        None => return event_by_serde(number, text, kind),
+    }))
+}
+
+/// [`event`] by serde alone: any JSON the history format allows.
+fn event_by_serde(number: usize, text: &str, kind: TxnKind) -> Result<Option<Event>, ParseError> {
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -262,3 +275,7 @@ pub fn check_jsonl<R: BufRead + Send>(
     outcome?;
     Ok(check_transactions(decoder.finish(), kind, options, started))
 }
+
+#[cfg(test)]
+#[path = "tests_fastline.rs"]
+mod tests_fastline;
