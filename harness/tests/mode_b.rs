@@ -449,8 +449,8 @@ fn a_timed_out_operation_retires_its_adapter_so_a_late_answer_is_never_misread()
     };
     let args = lin_kv_args(
         true,
-        "--slow-reads 1",
-        &["--time-limit", "6", "--rpc-timeout", "300", "--seed", "9"],
+        "--slow-reads 2",
+        &["--time-limit", "8", "--rpc-timeout", "1000", "--seed", "9"],
     );
     let run = run(&args);
     assert_eq!(run.code, Some(0), "{}", run.output());
