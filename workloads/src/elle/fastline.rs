@@ -8,12 +8,9 @@
 //! the fast path accepts it reads exactly as the serde parse does (tested against
 //! it on generated and mutated lines).
 
-use super::history::{Atom, Head, Mop};
+use super::history::{Atom, Head, Mop, INTERNED};
 use super::TxnKind;
 use crate::OpType;
-
-/// Atoms below this are the integers themselves (as in the interner).
-const SMALL: u64 = 1 << 31;
 
 /// What the fast path makes of a line.
 #[derive(Debug)]
@@ -58,7 +55,9 @@ impl Cursor<'_> {
 
     /// An integer that is its own atom.
     fn atom(&mut self) -> Option<Atom> {
-        self.uint().filter(|&n| n < SMALL).map(|n| n as Atom)
+        self.uint()
+            .filter(|&n| n < u64::from(INTERNED))
+            .map(|n| n as Atom)
     }
 }
 

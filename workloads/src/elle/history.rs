@@ -114,7 +114,7 @@ pub struct Txn {
 }
 
 /// Atoms below this are the integers themselves; others index the interned names.
-const INTERNED: Atom = 1 << 31;
+pub(super) const INTERNED: Atom = 1 << 31;
 
 /// The printable form of an atom.
 #[derive(Debug, Clone)]

@@ -143,6 +143,11 @@ impl<'a> Orders<'a> {
             .then(|| self.writers[order.start + pos])
             .filter(|&w| w != NONE)
     }
+
+    /// The writer of the last element of a read `len` long (`None` for an empty read).
+    fn last_writer(&self, order: &Order, len: usize) -> Option<u32> {
+        len.checked_sub(1).and_then(|pos| self.writer(order, pos))
+    }
 }
 
 /// The first position whose element appears earlier in `list` (`list.len()` if none).
@@ -223,8 +228,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         let prefix = key.order[..list.len()] == *list;
         if prefix && list.len() <= key.clean {
             // a clean prefix: of the element checks only G1b can apply
-            let last = list.len().checked_sub(1);
-            let writer = last.and_then(|pos| orders.writer(key, pos));
+            let writer = orders.last_writer(key, list.len());
             intermediate_read(t, found, i, k, list, writer);
         } else {
             check_elements(t, found, &possible, &failed, i, k, list);
@@ -256,11 +260,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         let key = &orders.keys[&k];
         let a = list.last().copied().unwrap_or(NO_ATOM);
         // wr: the writer of the last element precedes the reader
-        if let Some(w) = list
-            .len()
-            .checked_sub(1)
-            .and_then(|pos| orders.writer(key, pos))
-        {
+        if let Some(w) = orders.last_writer(key, list.len()) {
             edges.push(Edge {
                 from: w,
                 to: i,
@@ -310,11 +310,7 @@ pub fn infer(t: &Txns, found: &mut Findings, deadline: &mut Deadline) -> Option<
         }
         let order = key.order;
         // ww: the last element's writer precedes every append no read shows
-        if let Some(a) = order
-            .len()
-            .checked_sub(1)
-            .and_then(|pos| orders.writer(key, pos))
-        {
+        if let Some(a) = orders.last_writer(key, order.len()) {
             for &(v, w) in unseen.get(&k).map_or(&[][..], Vec::as_slice) {
                 edges.push(Edge {
                     from: a,
